@@ -1,0 +1,1 @@
+"""Curation: filters over candidate frames; every dropped row keeps its reason."""

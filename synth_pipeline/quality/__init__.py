@@ -1,0 +1,1 @@
+"""Quality gates: expectation suites built from the spec."""

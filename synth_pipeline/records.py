@@ -1,0 +1,148 @@
+"""Real records: loading and validating seed and holdout files (JSONL or CSV).
+
+Every stage passes records around as a Polars frame with the columns of
+`RECORD_COLUMNS`: a stable `record_id`, the spec's text field as `text`, its
+label field as `label` (null for unlabelled datasets) and every field of the
+record as a JSON object in `record`.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from synth_pipeline.spec import DatasetSpec, SpecError
+
+RECORD_SCHEMA = {
+    "record_id": pl.String,
+    "text": pl.String,
+    "label": pl.String,
+    "record": pl.String,
+    "source_file": pl.String,
+    "source_line": pl.Int64,
+}
+RECORD_COLUMNS = list(RECORD_SCHEMA)
+
+_TYPE_CHECKS: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+}
+
+
+def record_id(prefix: str, record: dict[str, Any]) -> str:
+    """A content hash, so the same record keeps its id across versions."""
+    blob = json.dumps(record, sort_keys=True, ensure_ascii=False)
+    return f"{prefix}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+
+
+def _read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, raw object) pairs; line numbers are 1-based as an editor shows them."""
+    rows: list[tuple[int, dict[str, Any]]] = []
+    if path.suffix == ".jsonl":
+        with path.open(encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise SpecError(f"{path}:{lineno}: malformed JSON: {e.msg}") from e
+                if not isinstance(obj, dict):
+                    raise SpecError(f"{path}:{lineno}: expected a JSON object per line")
+                rows.append((lineno, obj))
+    elif path.suffix == ".csv":
+        with path.open(encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh)
+            # Line 1 is the header, so the first record is on line 2.
+            for lineno, obj in enumerate(reader, start=2):
+                if None in obj:
+                    raise SpecError(f"{path}:{lineno}: more values than header columns")
+                rows.append((lineno, dict(obj)))
+    else:
+        raise SpecError(f"{path}: unsupported file type {path.suffix!r} (use .jsonl or .csv)")
+    return rows
+
+
+def _coerce_csv_value(value: str, type_: str) -> Any:
+    if type_ == "integer":
+        return int(value)
+    if type_ == "number":
+        return float(value)
+    if type_ == "boolean":
+        if value.lower() not in {"true", "false"}:
+            raise ValueError(f"{value!r} is not true or false")
+        return value.lower() == "true"
+    return value
+
+
+def validate_record(spec: DatasetSpec, obj: dict[str, Any], where: str) -> dict[str, Any]:
+    """Check one raw record against the spec; errors start with `where` (file:line)."""
+    expected = {f.name for f in spec.fields}
+    unknown = set(obj) - expected
+    if unknown:
+        raise SpecError(f"{where}: unknown field(s) {sorted(unknown)}; the spec names {sorted(expected)}")
+    out: dict[str, Any] = {}
+    for f in spec.fields:
+        if f.name not in obj or obj[f.name] is None or obj[f.name] == "":
+            raise SpecError(f"{where}: field {f.name!r} is missing or empty")
+        value = obj[f.name]
+        if isinstance(value, str) and f.type != "string":
+            try:
+                value = _coerce_csv_value(value, f.type)
+            except ValueError as e:
+                raise SpecError(f"{where}: field {f.name!r} is not a {f.type}: {e}") from e
+        if not isinstance(value, _TYPE_CHECKS[f.type]) or (
+            f.type != "boolean" and isinstance(value, bool)
+        ):
+            raise SpecError(f"{where}: field {f.name!r} must be a {f.type}, got {value!r}")
+        out[f.name] = value
+    if spec.label_field and out[spec.label_field] not in spec.labels:
+        raise SpecError(
+            f"{where}: unknown label {out[spec.label_field]!r} in field {spec.label_field!r}; "
+            f"allowed labels are {spec.labels}"
+        )
+    return out
+
+
+def to_record_row(spec: DatasetSpec, rec: dict[str, Any], rid: str) -> dict[str, Any]:
+    return {
+        "record_id": rid,
+        "text": str(rec.get(spec.text_field, "")),
+        "label": rec.get(spec.label_field) if spec.label_field else None,
+        "record": json.dumps(rec, ensure_ascii=False, sort_keys=True),
+    }
+
+
+def load_real_records(spec: DatasetSpec, file_name: str, prefix: str) -> pl.DataFrame:
+    """Load and validate a seed or holdout file; raise SpecError naming file and line."""
+    path = spec.path(file_name)
+    if not path.is_file():
+        raise SpecError(f"{path}: file not found (dataset {spec.name!r}, {prefix} file)")
+    raw = _read_rows(path)
+    if not raw:
+        raise SpecError(f"{path}: the file holds no records; {prefix} data must not be empty")
+    rows = []
+    for lineno, obj in raw:
+        rec = validate_record(spec, obj, f"{path}:{lineno}")
+        row = to_record_row(spec, rec, record_id(prefix, rec))
+        row["source_file"] = path.name
+        row["source_line"] = lineno
+        rows.append(row)
+    frame = pl.DataFrame(rows, schema=RECORD_SCHEMA)
+    # Identical lines would share an id; keep the first so ids stay unique.
+    return frame.unique(subset="record_id", keep="first", maintain_order=True)
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def parse_record(row_record: str) -> dict[str, Any]:
+    return json.loads(row_record)

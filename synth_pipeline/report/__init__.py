@@ -1,0 +1,1 @@
+"""The real-vs-synthetic validation report."""
