@@ -87,7 +87,9 @@ def validate_record(spec: DatasetSpec, obj: dict[str, Any], where: str) -> dict[
     expected = {f.name for f in spec.fields}
     unknown = set(obj) - expected
     if unknown:
-        raise SpecError(f"{where}: unknown field(s) {sorted(unknown)}; the spec names {sorted(expected)}")
+        raise SpecError(
+            f"{where}: unknown field(s) {sorted(unknown)}; the spec names {sorted(expected)}"
+        )
     out: dict[str, Any] = {}
     for f in spec.fields:
         if f.name not in obj or obj[f.name] is None or obj[f.name] == "":

@@ -56,7 +56,9 @@ class ProviderSpec(_Strict):
     @model_validator(mode="after")
     def _check_kind(self) -> ProviderSpec:
         if self.kind == "openai_compatible" and not self.base_url:
-            raise ValueError("provider.base_url is required when provider.kind is openai_compatible")
+            raise ValueError(
+                "provider.base_url is required when provider.kind is openai_compatible"
+            )
         return self
 
 
@@ -87,7 +89,9 @@ class DatasetSpec(_Strict):
     kind: Literal["classification", "instruction"]
     task: str = Field(description="What the records are for; shown to the generator.")
     fields: list[FieldSpec] = Field(min_length=1)
-    text_field: str = Field(description="The main text field: dedup, lengths and similarity use it.")
+    text_field: str = Field(
+        description="The main text field: dedup, lengths and similarity use it."
+    )
     label_field: str | None = None
     labels: list[str] = Field(default_factory=list)
     seeds_file: str = "seeds.jsonl"
@@ -116,7 +120,9 @@ class DatasetSpec(_Strict):
             if not self.label_field:
                 raise ValueError("label_field is required for a classification dataset")
             if self.label_field not in names:
-                raise ValueError(f"label_field {self.label_field!r} is not one of the fields {names}")
+                raise ValueError(
+                    f"label_field {self.label_field!r} is not one of the fields {names}"
+                )
             if len(self.labels) < 2:
                 raise ValueError("labels: a classification dataset needs at least two labels")
             if len(set(self.labels)) != len(self.labels):
@@ -130,7 +136,9 @@ class DatasetSpec(_Strict):
                 raise ValueError("generation.total_records is required for an instruction dataset")
         for f in (self.seeds_file, self.holdout_file):
             if "/" in f or "\\" in f or f.startswith("."):
-                raise ValueError(f"data file {f!r} must be a plain file name inside the dataset folder")
+                raise ValueError(
+                    f"data file {f!r} must be a plain file name inside the dataset folder"
+                )
         return self
 
     @property

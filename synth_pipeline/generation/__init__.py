@@ -1,0 +1,1 @@
+"""Generation: providers, prompts, the response cache and the async engine."""

@@ -1,0 +1,305 @@
+"""DuckDB warehouse: every intermediate, keyed by dataset and version.
+
+Connections are short-lived: DuckDB allows one read-write process per file, so
+holding a connection open would lock out the CLI while a run is going. Opening
+retries on lock errors so two processes take turns instead of failing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+DEFAULT_WAREHOUSE = Path("data") / "warehouse.duckdb"
+WAREHOUSE_ENV = "SYNTH_WAREHOUSE"
+VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+# Stage tables share these key columns; `replace_version` swaps one version's rows.
+_DDL = [
+    """
+    CREATE TABLE IF NOT EXISTS versions (
+        dataset VARCHAR NOT NULL,
+        version VARCHAR NOT NULL,
+        created_at TIMESTAMP DEFAULT current_timestamp,
+        spec_hash VARCHAR,
+        provider VARCHAR,
+        model VARCHAR,
+        seed_files_sha256 JSON,
+        status VARCHAR,
+        PRIMARY KEY (dataset, version)
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS seeds (
+        dataset VARCHAR, version VARCHAR, record_id VARCHAR, text VARCHAR, label VARCHAR,
+        record JSON, source_file VARCHAR, source_line BIGINT
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS holdout (
+        dataset VARCHAR, version VARCHAR, record_id VARCHAR, text VARCHAR, label VARCHAR,
+        record JSON, source_file VARCHAR, source_line BIGINT
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS candidates (
+        dataset VARCHAR, version VARCHAR, record_id VARCHAR, text VARCHAR, label VARCHAR,
+        record JSON, status VARCHAR, error VARCHAR, strategy VARCHAR, requested_label VARCHAR,
+        seed_ids JSON, sample_index BIGINT, cache_key VARCHAR, prompt_hash VARCHAR,
+        provider VARCHAR, model VARCHAR, params JSON, raw_response VARCHAR, from_cache BOOLEAN,
+        prompt_tokens BIGINT, completion_tokens BIGINT
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS filtered (
+        dataset VARCHAR, version VARCHAR, record_id VARCHAR, text VARCHAR, label VARCHAR,
+        record JSON
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS curation_audit (
+        dataset VARCHAR, version VARCHAR, record_id VARCHAR, filter VARCHAR, reason VARCHAR,
+        score DOUBLE, detail VARCHAR, kept BOOLEAN
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS dataset_records (
+        dataset VARCHAR, version VARCHAR, record_id VARCHAR, text VARCHAR, label VARCHAR,
+        record JSON
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS check_results (
+        dataset VARCHAR, version VARCHAR, check_name VARCHAR, asset VARCHAR,
+        expectation VARCHAR, passed BOOLEAN, observed JSON, expected JSON, details VARCHAR,
+        checked_at TIMESTAMP DEFAULT current_timestamp
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS report_metrics (
+        dataset VARCHAR, version VARCHAR, metric VARCHAR, value DOUBLE,
+        created_at TIMESTAMP DEFAULT current_timestamp
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS published (
+        dataset VARCHAR PRIMARY KEY, version VARCHAR NOT NULL,
+        published_at TIMESTAMP DEFAULT current_timestamp
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS publish_history (
+        dataset VARCHAR, version VARCHAR, published_at TIMESTAMP DEFAULT current_timestamp
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS generation_cache (
+        cache_key VARCHAR PRIMARY KEY, dataset VARCHAR, provider VARCHAR, model VARCHAR,
+        status VARCHAR, error VARCHAR, response VARCHAR, raw_response VARCHAR,
+        prompt_tokens BIGINT, completion_tokens BIGINT, latency_seconds DOUBLE,
+        created_at TIMESTAMP DEFAULT current_timestamp
+    )""",
+]
+
+STAGE_TABLES = ("seeds", "holdout", "candidates", "filtered", "curation_audit", "dataset_records")
+
+
+class WarehouseError(RuntimeError):
+    pass
+
+
+def validate_version(version: str) -> str:
+    if not VERSION_PATTERN.match(version or ""):
+        raise WarehouseError(
+            f"invalid version id {version!r}: use letters, digits, '.', '_' or '-' "
+            "(at most 64 characters, no path separators)"
+        )
+    return version
+
+
+def warehouse_path() -> Path:
+    return Path(os.environ.get(WAREHOUSE_ENV) or DEFAULT_WAREHOUSE)
+
+
+def _is_lock_error(e: Exception) -> bool:
+    msg = str(e).lower()
+    return "lock" in msg or "conflicting" in msg
+
+
+class Warehouse:
+    """A DuckDB file; each method opens, works and closes, so other processes get their turn."""
+
+    def __init__(self, path: Path | str | None = None, lock_timeout_seconds: float = 120.0):
+        self.path = Path(path) if path else warehouse_path()
+        self.lock_timeout_seconds = lock_timeout_seconds
+        self._initialised = False
+
+    @contextlib.contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        if read_only and not self.path.exists():
+            read_only = False  # nothing to read yet: create it so queries see empty tables
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.lock_timeout_seconds
+        delay = 0.05
+        while True:
+            try:
+                conn = duckdb.connect(str(self.path), read_only=read_only)
+                break
+            except duckdb.Error as e:
+                if not _is_lock_error(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        try:
+            if not self._initialised and not read_only:
+                for ddl in _DDL:
+                    conn.execute(ddl)
+                self._initialised = True
+            yield conn
+        finally:
+            conn.close()
+
+    def init(self) -> None:
+        with self.connect():
+            pass
+
+    # --- reads -----------------------------------------------------------------
+
+    def query(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
+        self.init()
+        with self.connect(read_only=True) as conn:
+            return conn.sql(sql, params=params or None).pl()
+
+    def rows(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
+        self.init()
+        with self.connect(read_only=True) as conn:
+            return conn.execute(sql, params or []).fetchall()
+
+    def stage(self, table: str, dataset: str, version: str) -> pl.DataFrame:
+        self._check_table(table)
+        return self.query(
+            f"SELECT * EXCLUDE (dataset, version) FROM {table} "
+            "WHERE dataset = ? AND version = ? ORDER BY rowid",
+            [dataset, version],
+        )
+
+    def count(self, table: str, dataset: str, version: str) -> int:
+        self._check_table(table)
+        return self.rows(
+            f"SELECT count(*) FROM {table} WHERE dataset = ? AND version = ?", [dataset, version]
+        )[0][0]
+
+    # --- writes ----------------------------------------------------------------
+
+    def replace_version(self, table: str, dataset: str, version: str, frame: pl.DataFrame) -> int:
+        """Swap one version's rows of a stage table in a single transaction."""
+        return self.replace_versions({table: frame}, dataset, version)[table]
+
+    def replace_versions(
+        self, frames: dict[str, pl.DataFrame], dataset: str, version: str
+    ) -> dict[str, int]:
+        """Swap several tables' rows for one version atomically: all land or none do."""
+        validate_version(version)
+        for t in frames:
+            self._check_table(t)
+        counts: dict[str, int] = {}
+        with self.connect() as conn:
+            conn.execute("BEGIN TRANSACTION")
+            try:
+                for table, frame in frames.items():
+                    conn.execute(
+                        f"DELETE FROM {table} WHERE dataset = ? AND version = ?", [dataset, version]
+                    )
+                    cols = [
+                        c for c in self._columns(conn, table) if c not in ("dataset", "version")
+                    ]
+                    data = frame.select([c for c in cols if c in frame.columns])
+                    data = data.with_columns(
+                        pl.lit(dataset).alias("dataset"), pl.lit(version).alias("version")
+                    )
+                    names = ", ".join(data.columns)
+                    conn.register("_frame", data.to_arrow())
+                    conn.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM _frame")
+                    conn.unregister("_frame")
+                    counts[table] = data.height
+                conn.execute("COMMIT")
+            except Exception:
+                conn.execute("ROLLBACK")
+                raise
+        return counts
+
+    def execute(self, sql: str, params: list[Any] | None = None) -> None:
+        with self.connect() as conn:
+            conn.execute(sql, params or [])
+
+    def append(self, table: str, frame: pl.DataFrame) -> None:
+        with self.connect() as conn:
+            conn.register("_frame", frame.to_arrow())
+            names = ", ".join(frame.columns)
+            conn.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM _frame")
+            conn.unregister("_frame")
+
+    # --- versions, gates and the published pointer ------------------------------
+
+    def record_version(self, dataset: str, version: str, **fields: Any) -> None:
+        validate_version(version)
+        cols = ["dataset", "version", *fields]
+        updates = ", ".join(f"{k} = excluded.{k}" for k in fields) or "dataset = excluded.dataset"
+        with self.connect() as conn:
+            conn.execute(
+                f"INSERT INTO versions ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+                f"ON CONFLICT (dataset, version) DO UPDATE SET {updates}",
+                [dataset, version, *fields.values()],
+            )
+
+    def set_version_status(self, dataset: str, version: str, status: str) -> None:
+        self.record_version(dataset, version, status=status)
+
+    def failed_checks(self, dataset: str, version: str) -> list[str]:
+        """Checks that ever failed for this version: one failure makes it unpublishable."""
+        return [
+            r[0]
+            for r in self.rows(
+                "SELECT DISTINCT check_name FROM check_results "
+                "WHERE dataset = ? AND version = ? AND NOT passed ORDER BY 1",
+                [dataset, version],
+            )
+        ]
+
+    def passed_checks(self, dataset: str, version: str) -> list[str]:
+        return [
+            r[0]
+            for r in self.rows(
+                "SELECT DISTINCT check_name FROM check_results "
+                "WHERE dataset = ? AND version = ? AND passed ORDER BY 1",
+                [dataset, version],
+            )
+        ]
+
+    def publish(self, dataset: str, version: str) -> None:
+        with self.connect() as conn:
+            conn.execute("BEGIN TRANSACTION")
+            conn.execute(
+                "INSERT INTO published (dataset, version) VALUES (?, ?) ON CONFLICT (dataset) "
+                "DO UPDATE SET version = excluded.version, published_at = current_timestamp",
+                [dataset, version],
+            )
+            conn.execute(
+                "INSERT INTO publish_history (dataset, version) VALUES (?, ?)", [dataset, version]
+            )
+            conn.execute(
+                "UPDATE versions SET status = 'published' WHERE dataset = ? AND version = ?",
+                [dataset, version],
+            )
+            conn.execute("COMMIT")
+
+    def published_version(self, dataset: str) -> str | None:
+        r = self.rows("SELECT version FROM published WHERE dataset = ?", [dataset])
+        return r[0][0] if r else None
+
+    @staticmethod
+    def _columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+        return [r[0] for r in conn.execute(f"DESCRIBE {table}").fetchall()]
+
+    @staticmethod
+    def _check_table(table: str) -> None:
+        known = {*STAGE_TABLES, "check_results", "report_metrics", "versions"}
+        if table not in known:
+            raise WarehouseError(f"unknown warehouse table {table!r}")
