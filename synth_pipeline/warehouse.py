@@ -8,7 +8,6 @@ retries on lock errors so two processes take turns instead of failing.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -18,8 +17,8 @@ from typing import Any
 import duckdb
 import polars as pl
 
-DEFAULT_WAREHOUSE = Path("data") / "warehouse.duckdb"
-WAREHOUSE_ENV = "SYNTH_WAREHOUSE"
+from synth_pipeline.paths import default_warehouse
+
 VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 # Stage tables share these key columns; `replace_version` swaps one version's rows.
@@ -33,6 +32,7 @@ _DDL = [
         provider VARCHAR,
         model VARCHAR,
         seed_files_sha256 JSON,
+        code_version VARCHAR,
         status VARCHAR,
         PRIMARY KEY (dataset, version)
     )""",
@@ -115,7 +115,7 @@ def validate_version(version: str) -> str:
 
 
 def warehouse_path() -> Path:
-    return Path(os.environ.get(WAREHOUSE_ENV) or DEFAULT_WAREHOUSE)
+    return default_warehouse()
 
 
 def _is_lock_error(e: Exception) -> bool:

@@ -1,0 +1,195 @@
+"""The `synth` command: materialize versions, list them, show reports.
+
+It runs the same Dagster job as the UI (in this process, on the project's
+instance), so every version it makes has the same lineage as one made in the UI.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from synth_pipeline import progress as progress_events
+from synth_pipeline.paths import default_warehouse, reports_dir
+from synth_pipeline.warehouse import Warehouse, WarehouseError, validate_version
+
+DEMO_DATASET = "support_intents"
+
+app = typer.Typer(help="synth_pipeline: synthetic datasets, generated, curated, gated, reported.")
+console = Console()
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code=1)
+
+
+def _warehouse() -> Warehouse:
+    return Warehouse(default_warehouse())
+
+
+def _materialize(dataset: str, version: str | None) -> int:
+    # Dagster is imported here so `synth versions` stays fast.
+    from synth_pipeline.definitions import defs
+    from synth_pipeline.defs.runner import materialize_version, new_version_id
+
+    if version:
+        try:
+            validate_version(version)
+        except WarehouseError as e:
+            _fail(str(e))
+    version = version or new_version_id()
+    logging.getLogger("dagster").setLevel(logging.WARNING)
+    console.print(f"Materializing [bold]{dataset}[/] version [bold]{version}[/] ...")
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[extra]}"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        task = bar.add_task("generating", total=None, extra="")
+
+        def on_progress(stage: str, event: Any) -> None:
+            if stage == "candidates":
+                bar.update(
+                    task,
+                    total=event.total,
+                    completed=event.done,
+                    extra=f"{event.rate:.2f}/s, failures {event.failed}, "
+                    f"cache hits {event.cache_hits}",
+                )
+
+        unsubscribe = progress_events.subscribe(on_progress)
+        try:
+            run = materialize_version(defs, dataset, version)
+        except KeyError as e:
+            _fail(str(e))
+        finally:
+            unsubscribe()
+    console.print(f"Dagster run {run.run_id}: materialized {', '.join(run.materialized) or 'none'}")
+    if run.failed_checks:
+        console.print(f"[bold red]Failed checks:[/] {', '.join(run.failed_checks)}")
+    for err in run.errors:
+        console.print(f"[red]{err}[/]")
+    wh = _warehouse()
+    published = wh.published_version(dataset)
+    report = reports_dir() / dataset / run.version / "report.html"
+    if report.exists():
+        console.print(f"Report: [bold]{report}[/]")
+    if published == run.version:
+        console.print(f"[bold green]Published[/] {dataset} version {run.version}")
+        return 0
+    console.print(
+        f"[bold yellow]Not published[/]: {dataset} version {run.version} "
+        f"(published version stays {published or 'none'})"
+    )
+    return 1
+
+
+@app.command()
+def demo() -> None:
+    """Materialize a new version of the demo dataset end to end on the embedded model."""
+    raise typer.Exit(code=_materialize(DEMO_DATASET, None))
+
+
+@app.command()
+def materialize(
+    dataset: str,
+    version: Annotated[str | None, typer.Option(help="Version id; a new one by default.")] = None,
+) -> None:
+    """Materialize one version of DATASET: seeds to published."""
+    raise typer.Exit(code=_materialize(dataset, version))
+
+
+@app.command()
+def versions(dataset: str) -> None:
+    """List DATASET's versions with their gates, publication and row counts."""
+    wh = _warehouse()
+    rows = wh.rows(
+        """
+        SELECT v.version, v.created_at, v.status, v.provider, v.model,
+               (SELECT count(*) FROM candidates c
+                 WHERE c.dataset = v.dataset AND c.version = v.version) AS candidates,
+               (SELECT count(*) FROM dataset_records d
+                 WHERE d.dataset = v.dataset AND d.version = v.version) AS rows,
+               (SELECT string_agg(DISTINCT check_name, ', ') FROM check_results r
+                 WHERE r.dataset = v.dataset AND r.version = v.version AND NOT r.passed) AS failed,
+               (SELECT count(DISTINCT check_name) FROM check_results r
+                 WHERE r.dataset = v.dataset AND r.version = v.version AND r.passed) AS passed,
+               p.version IS NOT NULL AS is_published
+        FROM versions v
+        LEFT JOIN published p ON p.dataset = v.dataset AND p.version = v.version
+        WHERE v.dataset = ?
+        ORDER BY v.version
+        """,
+        [dataset],
+    )
+    if not rows:
+        _fail(f"no versions of {dataset!r} in {wh.path}")
+    table = Table(title=f"{dataset} versions")
+    for col in ("version", "created", "gates", "published", "rows", "candidates", "model"):
+        table.add_column(col)
+    for version, created, status, _prov, model, cands, nrows, failed, passed, is_pub in rows:
+        if failed:
+            gates = f"[red]failed: {failed}[/]"
+        elif passed:
+            gates = f"[green]passed ({passed})[/]"
+        else:
+            gates = status or "not checked"
+        table.add_row(
+            version,
+            str(created)[:19],
+            gates,
+            "[bold green]yes[/]" if is_pub else "no",
+            str(nrows),
+            str(cands),
+            model or "",
+        )
+    console.print(table)
+
+
+@app.command()
+def report(
+    dataset: str,
+    version: Annotated[
+        str | None, typer.Option(help="Version; the published one by default.")
+    ] = None,
+) -> None:
+    """Print the validation report's summary and the path of its HTML."""
+    wh = _warehouse()
+    version = version or wh.published_version(dataset)
+    if not version:
+        _fail(f"{dataset} has no published version; pass --version")
+    validate_version(version)
+    folder = reports_dir() / dataset / version
+    metrics_file = folder / "metrics.json"
+    if not metrics_file.exists():
+        _fail(f"no report for {dataset} version {version} at {folder}")
+    metrics = json.loads(metrics_file.read_text())
+    flat = metrics.get("metrics", metrics)
+    table = Table(title=f"{dataset} {version}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in sorted(flat.items()):
+        if isinstance(v, int | float):
+            table.add_row(k, f"{v:.4g}")
+    console.print(table)
+    console.print(f"HTML report: [bold]{folder / 'report.html'}[/]")
+
+
+def main() -> None:  # pragma: no cover - console entry
+    sys.exit(app())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

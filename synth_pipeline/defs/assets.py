@@ -1,0 +1,221 @@
+"""The asset factory: one group of assets and checks per dataset spec.
+
+Each asset is a thin wrapper: it calls one function of `synth_pipeline.stages`
+and turns its figures into metadata.
+"""
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+
+from synth_pipeline import stages
+from synth_pipeline.defs.metadata import figure_value, markdown_table, stage_metadata
+from synth_pipeline.defs.resources import ReportsResource, WarehouseResource
+from synth_pipeline.gates import DATASET_SUITE, FILTERED_SUITE, REPORT_THRESHOLDS, GateRefused
+from synth_pipeline.spec import DatasetSpec
+
+STAGES = ("seeds", "holdout", "candidates", "filtered", "dataset", "validation_report", "published")
+PREVIEW = ["record_id", "label", "text"]
+
+
+def versions_partitions(dataset: str) -> dg.DynamicPartitionsDefinition:
+    return dg.DynamicPartitionsDefinition(name=f"{dataset}_versions")
+
+
+@dataclass
+class DatasetDefs:
+    spec: DatasetSpec
+    assets: list[dg.AssetsDefinition]
+    checks: list[dg.AssetChecksDefinition]
+    partitions: dg.DynamicPartitionsDefinition
+    job: Any  # the unresolved asset job define_asset_job returns
+
+
+def _check_result(out: stages.CheckOutput) -> dg.AssetCheckResult:
+    table = "\n".join(
+        ["| expectation | passed | observed | expected |", "|---|---|---|---|"]
+        + [
+            f"| {o.name} | {'yes' if o.passed else '**NO**'} | {o.observed} | {o.expected} |"
+            for o in out.outcomes
+        ]
+    )
+    meta: dict[str, Any] = {k: figure_value(v) for k, v in out.figures.items()}
+    meta["results"] = dg.MetadataValue.md(table)
+    return dg.AssetCheckResult(
+        passed=out.passed, severity=dg.AssetCheckSeverity.ERROR, metadata=meta
+    )
+
+
+def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
+    name = spec.name
+    parts = versions_partitions(name)
+
+    def key(stage: str) -> dg.AssetKey:
+        return dg.AssetKey([name, stage])
+
+    common: dict[str, Any] = {"group_name": name, "partitions_def": parts}
+    kinds = {"duckdb", "polars"}
+
+    @dg.asset(
+        key=key("seeds"),
+        description=f"Real seed examples of {name}, loaded from {spec.seeds_file} and validated "
+        "against the spec. Shown to the generator.",
+        kinds=kinds,
+        **common,
+    )
+    def seeds(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+        out = stages.load_seeds(spec, warehouse.get(), context.partition_key)
+        return dg.MaterializeResult(metadata=stage_metadata(out.frame, out.figures, PREVIEW))
+
+    @dg.asset(
+        key=key("holdout"),
+        description=f"Real held-out examples of {name} from {spec.holdout_file}: never shown to "
+        "the generator, used only to judge the synthetic data.",
+        kinds=kinds,
+        **common,
+    )
+    def holdout(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+        out = stages.load_holdout(spec, warehouse.get(), context.partition_key)
+        return dg.MaterializeResult(metadata=stage_metadata(out.frame, out.figures, PREVIEW))
+
+    @dg.asset(
+        key=key("candidates"),
+        deps=[key("seeds")],
+        description="Model-generated candidate records, one row per request with its strategy, "
+        "seeds, prompt hash, provider and raw response. Cached by content hash.",
+        kinds={"duckdb", "openai"},
+        **common,
+    )
+    def candidates(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+        out = stages.generate_candidates(
+            spec,
+            warehouse.get(),
+            context.partition_key,
+            progress=lambda p: context.log.info(p.describe()),
+        )
+        return dg.MaterializeResult(
+            metadata=stage_metadata(out.frame, out.figures, [*PREVIEW, "status", "error"])
+        )
+
+    @dg.asset(
+        key=key("filtered"),
+        deps=[key("candidates"), key("seeds"), key("holdout")],
+        description="Candidates after curation; every dropped row keeps its reason in "
+        "the curation_audit table.",
+        kinds=kinds,
+        **common,
+    )
+    def filtered(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+        out = stages.curate(spec, warehouse.get(), context.partition_key, log=context.log.info)
+        return dg.MaterializeResult(metadata=stage_metadata(out.frame, out.figures, PREVIEW))
+
+    @dg.asset_check(
+        asset=key("filtered"),
+        name=FILTERED_SUITE,
+        blocking=True,
+        partitions_def=parts,
+        description="Great Expectations suite built from the spec; blocks `dataset`.",
+    )
+    def filtered_suite(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
+        version = context.op_execution_context.partition_key
+        return _check_result(stages.run_quality_suite(spec, warehouse.get(), version, "filtered"))
+
+    @dg.asset(
+        key=key("dataset"),
+        deps=[key("filtered")],
+        description="The quality-checked dataset: materializes only when the filtered suite "
+        "passed.",
+        kinds=kinds,
+        **common,
+    )
+    def dataset(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+        out = stages.build_dataset(spec, warehouse.get(), context.partition_key)
+        return dg.MaterializeResult(metadata=stage_metadata(out.frame, out.figures, PREVIEW))
+
+    @dg.asset_check(
+        asset=key("dataset"),
+        name=DATASET_SUITE,
+        blocking=True,
+        partitions_def=parts,
+        description="Great Expectations suite on the final dataset; blocks publication.",
+    )
+    def dataset_suite(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
+        version = context.op_execution_context.partition_key
+        return _check_result(stages.run_quality_suite(spec, warehouse.get(), version, "dataset"))
+
+    @dg.asset(
+        key=key("validation_report"),
+        deps=[key("dataset"), key("seeds"), key("holdout"), key("candidates")],
+        description="Real-vs-synthetic validation report (HTML + metrics.json); every figure "
+        "is also a row of the report_metrics table.",
+        kinds={"html", "scikitlearn"},
+        **common,
+    )
+    def validation_report(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, reports: ReportsResource
+    ):
+        result, _ = stages.build_validation_report(
+            spec, warehouse.get(), context.partition_key, reports.path()
+        )
+        return dg.MaterializeResult(metadata=_report_metadata(result))
+
+    @dg.asset_check(
+        asset=key("validation_report"),
+        name=REPORT_THRESHOLDS,
+        blocking=True,
+        partitions_def=parts,
+        description="The spec's report thresholds, evaluated by the report; blocks publication.",
+    )
+    def report_thresholds(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
+        version = context.op_execution_context.partition_key
+        return _check_result(stages.stored_check(spec, warehouse.get(), version, REPORT_THRESHOLDS))
+
+    @dg.asset(
+        key=key("published"),
+        deps=[key("dataset"), key("validation_report")],
+        description="Moves the dataset's published pointer to this version, only when every "
+        "check of the version passed (checked across runs, not only in this one).",
+        kinds={"duckdb"},
+        **common,
+    )
+    def published(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+        try:
+            out = stages.publish(spec, warehouse.get(), context.partition_key)
+        except GateRefused as e:
+            raise dg.Failure(description=str(e)) from e
+        return dg.MaterializeResult(metadata=stage_metadata(out.frame, out.figures, PREVIEW))
+
+    job = dg.define_asset_job(
+        f"{name}_version",
+        selection=dg.AssetSelection.groups(name),
+        partitions_def=parts,
+        description=f"Materialize one version of {name} end to end.",
+    )
+    return DatasetDefs(
+        spec=spec,
+        assets=[seeds, holdout, candidates, filtered, dataset, validation_report, published],
+        checks=[filtered_suite, dataset_suite, report_thresholds],
+        partitions=parts,
+        job=job,
+    )
+
+
+def _report_metadata(result: Any) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "headline_score": dg.MetadataValue.float(float(result.headline_score)),
+        "html_report": dg.MetadataValue.path(str(result.html_path)),
+        "metrics_json": dg.MetadataValue.path(str(result.json_path)),
+        "summary": dg.MetadataValue.md(result.markdown),
+    }
+    for metric, value in result.metrics.items():
+        meta[metric] = dg.MetadataValue.float(float(value))
+    return meta
+
+
+def image_markdown(png: bytes, alt: str) -> str:
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
+
+
+__all__ = ["STAGES", "DatasetDefs", "dataset_defs", "markdown_table", "versions_partitions"]

@@ -1,0 +1,366 @@
+"""One function per pipeline stage: read from the warehouse, compute, write, return figures.
+
+These know nothing of Dagster; `defs/` wraps each in an asset or a check. Every
+write of a stage swaps only its version's rows, in one transaction, and happens
+only after the stage's work succeeded, so a failed stage leaves tables as they were.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from synth_pipeline import __version__
+from synth_pipeline.gates import (
+    DATASET_SUITE,
+    FILTERED_SUITE,
+    REPORT_THRESHOLDS,
+    ensure_publishable,
+)
+from synth_pipeline.generation.cache import ResponseCache
+from synth_pipeline.generation.engine import GenerationEngine, Progress, candidate_frame
+from synth_pipeline.generation.planner import plan_requests
+from synth_pipeline.generation.providers import resolve_provider
+from synth_pipeline.generation.schema import record_model
+from synth_pipeline.progress import emit
+from synth_pipeline.records import RECORD_COLUMNS, file_sha256, load_real_records
+from synth_pipeline.spec import DatasetSpec
+from synth_pipeline.warehouse import Warehouse
+
+Log = Callable[[str], None]
+
+
+class StageError(RuntimeError):
+    pass
+
+
+@dataclass
+class StageOutput:
+    frame: pl.DataFrame
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CheckOutput:
+    check_name: str
+    passed: bool
+    outcomes: list[Any]
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+def _label_counts(frame: pl.DataFrame) -> dict[str, int]:
+    if frame.is_empty() or frame["label"].null_count() == frame.height:
+        return {}
+    counts = frame.group_by("label").len().sort("label")
+    return {str(r["label"]): int(r["len"]) for r in counts.iter_rows(named=True)}
+
+
+def _require(frame: pl.DataFrame, what: str, dataset: str, version: str) -> pl.DataFrame:
+    if frame.is_empty():
+        raise StageError(
+            f"{dataset}/{what} has no rows for version {version}: materialize it first"
+        )
+    return frame
+
+
+# --- real data -------------------------------------------------------------------
+
+
+def load_seeds(spec: DatasetSpec, wh: Warehouse, version: str) -> StageOutput:
+    frame = load_real_records(spec, spec.seeds_file, "seed")
+    provider = resolve_provider(spec.provider)
+    wh.replace_version("seeds", spec.name, version, frame)
+    wh.record_version(
+        spec.name,
+        version,
+        spec_hash=spec.spec_hash(),
+        provider=provider.kind,
+        model=provider.model,
+        seed_files_sha256=json.dumps(
+            {
+                spec.seeds_file: file_sha256(spec.path(spec.seeds_file)),
+                spec.holdout_file: file_sha256(spec.path(spec.holdout_file)),
+            }
+        ),
+        code_version=__version__,
+        status="running",
+    )
+    return StageOutput(
+        frame,
+        {"rows": frame.height, "per_label": _label_counts(frame), "file": spec.seeds_file},
+    )
+
+
+def load_holdout(spec: DatasetSpec, wh: Warehouse, version: str) -> StageOutput:
+    frame = load_real_records(spec, spec.holdout_file, "holdout")
+    wh.replace_version("holdout", spec.name, version, frame)
+    return StageOutput(
+        frame,
+        {"rows": frame.height, "per_label": _label_counts(frame), "file": spec.holdout_file},
+    )
+
+
+# --- generation -------------------------------------------------------------------
+
+
+def generate_candidates(
+    spec: DatasetSpec,
+    wh: Warehouse,
+    version: str,
+    progress: Callable[[Progress], None] | None = None,
+) -> StageOutput:
+    seeds = _require(wh.stage("seeds", spec.name, version), "seeds", spec.name, version)
+    provider = resolve_provider(spec.provider)
+    requests = plan_requests(spec, seeds)
+
+    def report(p: Progress) -> None:
+        emit("candidates", p)
+        if progress:
+            progress(p)
+
+    engine = GenerationEngine(
+        provider,
+        record_model(spec),
+        ResponseCache(wh, spec.name),
+        progress=report,
+        max_failure_rate=spec.generation.max_failure_rate,
+    )
+    run = engine.run(requests)
+    frame = candidate_frame(spec.label_field, spec.text_field, requests, run, provider, engine)
+    wh.replace_version("candidates", spec.name, version, frame)
+    ok = frame.filter(pl.col("status") == "ok")
+    return StageOutput(
+        frame,
+        {
+            "requested": len(requests),
+            "generated_ok": ok.height,
+            "failed": frame.height - ok.height,
+            "failures_by_reason": run.failures_by_reason,
+            "calls": run.calls,
+            "cache_hits": run.cache_hits,
+            "prompt_tokens": run.prompt_tokens,
+            "completion_tokens": run.completion_tokens,
+            "wall_seconds": round(run.wall_seconds, 2),
+            "provider": provider.kind,
+            "model": provider.model,
+            "per_label": _label_counts(ok),
+        },
+    )
+
+
+# --- curation and gates -----------------------------------------------------------
+
+
+def curate(spec: DatasetSpec, wh: Warehouse, version: str, log: Log | None = None) -> StageOutput:
+    from synth_pipeline.curation import run_curation
+
+    candidates = _require(
+        wh.stage("candidates", spec.name, version), "candidates", spec.name, version
+    )
+    seeds = wh.stage("seeds", spec.name, version)
+    holdout = wh.stage("holdout", spec.name, version)
+    result = run_curation(spec, candidates, seeds, holdout, progress=log)
+    kept = result.kept.select(RECORD_COLUMNS[:4])
+    wh.replace_versions({"filtered": kept, "curation_audit": result.audit}, spec.name, version)
+    return StageOutput(
+        kept,
+        {
+            "candidates": candidates.height,
+            "kept": kept.height,
+            "dropped": candidates.height - kept.height,
+            "dropped_by_reason": result.counts,
+            "per_filter": result.per_filter,
+            "per_label": _label_counts(kept),
+        },
+    )
+
+
+def _store_check(
+    wh: Warehouse, dataset: str, version: str, check_name: str, asset: str, outcomes: list[Any]
+) -> bool:
+    rows = [
+        {
+            "dataset": dataset,
+            "version": version,
+            "check_name": check_name,
+            "asset": asset,
+            "expectation": o.name,
+            "passed": bool(o.passed),
+            "observed": json.dumps(o.observed, default=str),
+            "expected": json.dumps(o.expected, default=str),
+            "details": o.details,
+        }
+        for o in outcomes
+    ]
+    passed = all(o.passed for o in outcomes)
+    if not rows:  # a check with nothing to evaluate still leaves its trace
+        rows = [
+            {
+                "dataset": dataset,
+                "version": version,
+                "check_name": check_name,
+                "asset": asset,
+                "expectation": "(none configured)",
+                "passed": True,
+                "observed": "null",
+                "expected": "null",
+                "details": "no expectations configured",
+            }
+        ]
+    wh.append("check_results", pl.DataFrame(rows))
+    return passed
+
+
+def run_quality_suite(spec: DatasetSpec, wh: Warehouse, version: str, stage: str) -> CheckOutput:
+    from synth_pipeline.quality import run_suite
+
+    table, check_name = {
+        "filtered": ("filtered", FILTERED_SUITE),
+        "dataset": ("dataset_records", DATASET_SUITE),
+    }[stage]
+    frame = wh.stage(table, spec.name, version)
+    context = {
+        "seeds": wh.stage("seeds", spec.name, version),
+        "holdout": wh.stage("holdout", spec.name, version),
+    }
+    outcomes = run_suite(spec, frame, stage, context)
+    passed = _store_check(wh, spec.name, version, check_name, stage, outcomes)
+    if not passed:
+        wh.set_version_status(spec.name, version, "failed")
+    return CheckOutput(
+        check_name,
+        passed,
+        outcomes,
+        {
+            "evaluated": len(outcomes),
+            "failed": [o.name for o in outcomes if not o.passed],
+            "rows": frame.height,
+        },
+    )
+
+
+def build_dataset(spec: DatasetSpec, wh: Warehouse, version: str) -> StageOutput:
+    filtered = wh.stage("filtered", spec.name, version)
+    failed = [c for c in wh.failed_checks(spec.name, version) if c == FILTERED_SUITE]
+    if failed:
+        raise StageError(f"{spec.name}/filtered failed {failed} for version {version}")
+    frame = filtered.select(RECORD_COLUMNS[:4])
+    wh.replace_version("dataset_records", spec.name, version, frame)
+    return StageOutput(frame, {"rows": frame.height, "per_label": _label_counts(frame)})
+
+
+# --- report and publication -------------------------------------------------------
+
+
+def report_history(wh: Warehouse, dataset: str, version: str) -> list[dict[str, Any]]:
+    """Metrics of earlier versions of the dataset, oldest first."""
+    rows = wh.rows(
+        "SELECT version, metric, value FROM report_metrics WHERE dataset = ? AND version < ? "
+        "ORDER BY version",
+        [dataset, version],
+    )
+    history: dict[str, dict[str, float]] = {}
+    for v, metric, value in rows:
+        history.setdefault(v, {})[metric] = value
+    return [{"version": v, "metrics": m} for v, m in history.items()]
+
+
+def build_validation_report(
+    spec: DatasetSpec, wh: Warehouse, version: str, reports_root: Path
+) -> tuple[Any, CheckOutput]:
+    from synth_pipeline.report.build import build_report
+
+    synthetic = _require(
+        wh.stage("dataset_records", spec.name, version), "dataset", spec.name, version
+    )
+    result = build_report(
+        spec,
+        synthetic=synthetic,
+        seeds=wh.stage("seeds", spec.name, version),
+        holdout=wh.stage("holdout", spec.name, version),
+        candidates=wh.stage("candidates", spec.name, version),
+        out_dir=reports_root / spec.name / version,
+        version=version,
+        history=report_history(wh, spec.name, version),
+    )
+    metrics = pl.DataFrame(
+        {
+            "metric": list(result.metrics),
+            "value": [float(v) for v in result.metrics.values()],
+        },
+        schema={"metric": pl.String, "value": pl.Float64},
+    )
+    wh.replace_version("report_metrics", spec.name, version, metrics)
+    outcomes = [_ThresholdOutcome.of(t) for t in result.threshold_results]
+    passed = _store_check(wh, spec.name, version, REPORT_THRESHOLDS, "validation_report", outcomes)
+    if not passed:
+        wh.set_version_status(spec.name, version, "failed")
+    check = CheckOutput(
+        REPORT_THRESHOLDS,
+        passed,
+        outcomes,
+        {"evaluated": len(outcomes), "failed": [o.name for o in outcomes if not o.passed]},
+    )
+    return result, check
+
+
+def stored_check(spec: DatasetSpec, wh: Warehouse, version: str, check_name: str) -> CheckOutput:
+    """The latest stored evaluation of a check that an asset computed and recorded itself."""
+    rows = wh.rows(
+        "SELECT expectation, passed, observed, expected, details FROM check_results "
+        "WHERE dataset = ? AND version = ? AND check_name = ? AND checked_at = ("
+        "  SELECT max(checked_at) FROM check_results"
+        "  WHERE dataset = ? AND version = ? AND check_name = ?)",
+        [spec.name, version, check_name] * 2,
+    )
+    if not rows:
+        raise StageError(f"{check_name} has not been evaluated for {spec.name} version {version}")
+    outcomes = [
+        _ThresholdOutcome(name, bool(p), json.loads(obs), json.loads(exp), det)
+        for name, p, obs, exp, det in rows
+    ]
+    passed = all(o.passed for o in outcomes)
+    return CheckOutput(
+        check_name,
+        passed,
+        outcomes,
+        {"evaluated": len(outcomes), "failed": [o.name for o in outcomes if not o.passed]},
+    )
+
+
+@dataclass
+class _ThresholdOutcome:
+    name: str
+    passed: bool
+    observed: Any
+    expected: Any
+    details: str
+
+    @classmethod
+    def of(cls, t: Any) -> _ThresholdOutcome:
+        get = t.get if isinstance(t, dict) else (lambda k, d=None: getattr(t, k, d))
+        name = get("name")
+        observed, threshold = get("observed"), get("threshold")
+        return cls(
+            name=name,
+            passed=bool(get("passed")),
+            observed=observed,
+            expected=threshold,
+            details=f"{name}: observed {observed}, threshold {threshold}",
+        )
+
+
+def publish(spec: DatasetSpec, wh: Warehouse, version: str) -> StageOutput:
+    ensure_publishable(wh, spec.name, version)
+    previous = wh.published_version(spec.name)
+    wh.publish(spec.name, version)
+    frame = wh.stage("dataset_records", spec.name, version)
+    return StageOutput(
+        frame,
+        {"rows": frame.height, "version": version, "previous_published": previous or "none"},
+    )
