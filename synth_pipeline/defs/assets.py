@@ -190,7 +190,6 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
     job = dg.define_asset_job(
         f"{name}_version",
         selection=dg.AssetSelection.groups(name),
-        partitions_def=parts,
         description=f"Materialize one version of {name} end to end.",
     )
     return DatasetDefs(

@@ -1,0 +1,83 @@
+"""Shared fixtures: an isolated data folder, warehouse, reports folder and Dagster instance."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "data"
+
+
+class Project:
+    """A scratch copy of datasets with its own warehouse and reports folder."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.data = root / "data"
+        self.data.mkdir()
+        self.warehouse_path = root / "warehouse.duckdb"
+        self.reports = root / "reports"
+
+    def add_dataset(self, dataset: str, **overrides: Any) -> Path:
+        """Copy a demo dataset, deep-merging `overrides` into its spec."""
+        folder = self.data / dataset
+        shutil.copytree(DATA / dataset, folder)
+        self.update_spec(dataset, **overrides)
+        return folder
+
+    def update_spec(self, dataset: str, **overrides: Any) -> None:
+        path = self.data / dataset / "spec.yaml"
+        spec = yaml.safe_load(path.read_text())
+        _merge(spec, overrides)
+        path.write_text(yaml.safe_dump(spec, sort_keys=False))
+
+    def definitions(self):
+        from synth_pipeline.defs import build_definitions
+
+        return build_definitions(self.data)
+
+    def warehouse(self):
+        from synth_pipeline.warehouse import Warehouse
+
+        return Warehouse(self.warehouse_path)
+
+
+def _merge(base: dict, extra: dict) -> None:
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _merge(base[k], v)
+        else:
+            base[k] = v
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+    p = Project(tmp_path)
+    monkeypatch.setenv("SYNTH_DATA_DIR", str(p.data))
+    monkeypatch.setenv("SYNTH_WAREHOUSE", str(p.warehouse_path))
+    monkeypatch.setenv("SYNTH_REPORTS_DIR", str(p.reports))
+    for var in ("SYNTH_PROVIDER", "SYNTH_BASE_URL", "SYNTH_MODEL", "SYNTH_API_KEY_ENV"):
+        monkeypatch.delenv(var, raising=False)
+    yield p
+
+
+@pytest.fixture
+def instance() -> Iterator[Any]:
+    import dagster as dg
+
+    with dg.instance_for_test() as inst:
+        yield inst
+
+
+# A small labelled version: 8 labels x 2 records keeps a real-model run to seconds.
+SMALL_INTENTS: dict[str, Any] = {
+    "generation": {"records_per_label": 2, "seeds_per_prompt": 2},
+    "provider": {"max_tokens": 90},
+    "quality": {"min_yield": 3},
+}
