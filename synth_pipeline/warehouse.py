@@ -105,6 +105,10 @@ class WarehouseError(RuntimeError):
     pass
 
 
+class PublishedVersionError(WarehouseError):
+    """A published version's rows never change."""
+
+
 def validate_version(version: str) -> str:
     if not VERSION_PATTERN.match(version or ""):
         raise WarehouseError(
@@ -203,6 +207,11 @@ class Warehouse:
         with self.connect() as conn:
             conn.execute("BEGIN TRANSACTION")
             try:
+                if self._was_published(conn, dataset, version):
+                    raise PublishedVersionError(
+                        f"version {version} of {dataset} is published and immutable; "
+                        "materialize a new version instead (synth materialize --force makes one)"
+                    )
                 for table, frame in frames.items():
                     conn.execute(
                         f"DELETE FROM {table} WHERE dataset = ? AND version = ?", [dataset, version]
@@ -293,6 +302,20 @@ class Warehouse:
     def published_version(self, dataset: str) -> str | None:
         r = self.rows("SELECT version FROM published WHERE dataset = ?", [dataset])
         return r[0][0] if r else None
+
+    def was_published(self, dataset: str, version: str) -> bool:
+        self.init()
+        with self.connect(read_only=True) as conn:
+            return self._was_published(conn, dataset, version)
+
+    @staticmethod
+    def _was_published(conn: duckdb.DuckDBPyConnection, dataset: str, version: str) -> bool:
+        return bool(
+            conn.execute(
+                "SELECT count(*) FROM publish_history WHERE dataset = ? AND version = ?",
+                [dataset, version],
+            ).fetchone()[0]
+        )
 
     @staticmethod
     def _columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[str]:
