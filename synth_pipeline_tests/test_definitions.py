@@ -23,9 +23,7 @@ def test_shipped_definitions_load_with_every_asset_and_blocking_check():
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     for dataset in ("support_intents", "coffee_qa"):
         assert {f"{dataset}/{s}" for s in STAGES} <= keys
-        checks = {
-            c.name for c in graph.asset_check_keys if c.asset_key.path[0] == dataset
-        }
+        checks = {c.name for c in graph.asset_check_keys if c.asset_key.path[0] == dataset}
         assert checks == set(REQUIRED_CHECKS)
         for stage, parents in EDGES.items():
             node = graph.get(dg.AssetKey([dataset, stage]))

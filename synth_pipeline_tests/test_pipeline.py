@@ -11,7 +11,15 @@ from synth_pipeline.defs.runner import materialize_version
 from synth_pipeline.gates import FILTERED_SUITE, REQUIRED_CHECKS
 from synth_pipeline_tests.conftest import SMALL_INTENTS
 
-ALL_STAGES = {"seeds", "holdout", "candidates", "filtered", "dataset", "validation_report", "published"}
+ALL_STAGES = {
+    "seeds",
+    "holdout",
+    "candidates",
+    "filtered",
+    "dataset",
+    "validation_report",
+    "published",
+}
 
 
 def _materializations(instance, dataset: str, stage: str, version: str):
@@ -47,9 +55,13 @@ def test_small_version_end_to_end_is_published_with_report(project, instance):
     assert (report / "report.html").stat().st_size > 10_000
     metrics = json.loads((report / "metrics.json").read_text())
     assert metrics  # figures a person can read
-    assert wh.rows(
-        "SELECT count(*) FROM report_metrics WHERE dataset = 'support_intents' AND version = 'v1'"
-    )[0][0] > 5
+    assert (
+        wh.rows(
+            "SELECT count(*) FROM report_metrics "
+            "WHERE dataset = 'support_intents' AND version = 'v1'"
+        )[0][0]
+        > 5
+    )
 
     # The UI sees each stage's metadata for this version.
     (cand,) = _materializations(instance, "support_intents", "candidates", "v1")
@@ -93,7 +105,9 @@ def test_failed_gate_and_bad_input_leave_the_published_version(project, instance
     assert not again.success
     assert any(FILTERED_SUITE in e for e in again.errors), again.errors
     project.update_spec("support_intents", quality={"min_yield": 3})
-    rerun = materialize_version(project.definitions(), "support_intents", "strict", instance=instance)
+    rerun = materialize_version(
+        project.definitions(), "support_intents", "strict", instance=instance
+    )
     assert "published" not in rerun.materialized
     assert wh.published_version("support_intents") == "good"
 
@@ -109,7 +123,9 @@ def test_failed_gate_and_bad_input_leave_the_published_version(project, instance
     lines = seeds.read_text().splitlines()
     lines[2] = "{not json"
     seeds.write_text("\n".join(lines) + "\n")
-    broken = materialize_version(project.definitions(), "support_intents", "broken", instance=instance)
+    broken = materialize_version(
+        project.definitions(), "support_intents", "broken", instance=instance
+    )
     assert not broken.success
     assert any("seeds.jsonl:3: malformed JSON" in e for e in broken.errors), broken.errors
     assert broken.materialized == [] or "seeds" not in broken.materialized
@@ -124,4 +140,6 @@ def test_hostile_version_ids_are_refused(project, instance, hostile):
     from synth_pipeline.warehouse import WarehouseError
 
     with pytest.raises(WarehouseError, match="invalid version id"):
-        materialize_version(project.definitions(), "support_intents", hostile or " ", instance=instance)
+        materialize_version(
+            project.definitions(), "support_intents", hostile or " ", instance=instance
+        )
