@@ -287,7 +287,7 @@ class Warehouse:
             conn.execute("BEGIN TRANSACTION")
             conn.execute(
                 "INSERT INTO published (dataset, version) VALUES (?, ?) ON CONFLICT (dataset) "
-                "DO UPDATE SET version = excluded.version, published_at = current_timestamp",
+                "DO UPDATE SET version = excluded.version, published_at = now()",
                 [dataset, version],
             )
             conn.execute(
