@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -185,6 +186,98 @@ def report(
             table.add_row(k, f"{v:.4g}")
     console.print(table)
     console.print(f"HTML report: [bold]{folder / 'report.html'}[/]")
+
+
+@app.command()
+def lineage(
+    dataset: str,
+    version: Annotated[
+        str | None, typer.Option(help="Version; the published one by default.")
+    ] = None,
+    record: Annotated[
+        str | None, typer.Option(help="A record id of the version's dataset (or a candidate).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """A version's asset lineage with row counts, or one record's: seeds to publication."""
+    from synth_pipeline.lineage import (
+        LineageError,
+        record_lineage,
+        render_record_lineage,
+        render_version_lineage,
+        version_lineage,
+    )
+
+    wh = _warehouse()
+    version = version or wh.published_version(dataset)
+    if not version:
+        _fail(f"{dataset} has no published version; pass --version")
+    try:
+        validate_version(version)
+        if record:
+            found = record_lineage(wh, dataset, version, record)
+            view = render_record_lineage(found)
+        else:
+            found = version_lineage(wh, dataset, version)
+            view = render_version_lineage(found)
+    except (LineageError, WarehouseError) as e:
+        _fail(str(e))
+    if as_json:
+        console.print_json(json.dumps(found.to_dict(), default=str))
+    else:
+        console.print(view)
+
+
+@app.command()
+def diff(
+    dataset: str,
+    v1: str,
+    v2: str,
+    sample: Annotated[int, typer.Option(help="Added/removed records to show.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """What changed from V1 to V2: records (by normalized text and by id), labels, metrics."""
+    from synth_pipeline.diff import DiffError, diff_versions, render_diff
+
+    try:
+        d = diff_versions(_warehouse(), dataset, v1, v2)
+    except DiffError as e:
+        _fail(str(e))
+    if as_json:
+        console.print_json(json.dumps(d.to_dict(max_records=sample), default=str))
+    else:
+        console.print(render_diff(d, sample=sample))
+
+
+@app.command()
+def export(
+    dataset: str,
+    fmt: Annotated[str, typer.Option("--format", help="openai-chat, jsonl, parquet or hf.")],
+    out: Annotated[Path, typer.Option("--out", help="File to write; a folder for hf.")],
+    version: Annotated[
+        str, typer.Option(help="Version, or 'latest' for the published one.")
+    ] = "latest",
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Export a version that failed a gate; the card says so."),
+    ] = False,
+) -> None:
+    """Export a version that passed every gate (the published one by default)."""
+    from synth_pipeline.exports import ExportError, export_version
+    from synth_pipeline.paths import data_dir
+    from synth_pipeline.spec import SpecError, load_spec
+
+    try:
+        spec = load_spec(data_dir() / dataset)
+        res = export_version(_warehouse(), spec, version, fmt, out, force=force)
+    except (ExportError, SpecError, WarehouseError) as e:
+        _fail(str(e))
+    if res.forced:
+        console.print(f"[bold red]FORCED export; the version failed its gates:[/] {res.refusal}")
+    console.print(
+        f"Exported {res.rows} records of {dataset} version {res.version} as {fmt} "
+        f"to [bold]{res.path}[/]"
+    )
 
 
 def main() -> None:  # pragma: no cover - console entry

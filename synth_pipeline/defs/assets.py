@@ -6,6 +6,7 @@ and turns its figures into metadata.
 
 import base64
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import dagster as dg
@@ -13,11 +14,19 @@ import dagster as dg
 from synth_pipeline import stages
 from synth_pipeline.defs.metadata import figure_value, markdown_table, stage_metadata
 from synth_pipeline.defs.resources import ReportsResource, WarehouseResource
+from synth_pipeline.exports import ExportRefused, export_published
 from synth_pipeline.gates import DATASET_SUITE, FILTERED_SUITE, REPORT_THRESHOLDS, GateRefused
 from synth_pipeline.spec import DatasetSpec
+from synth_pipeline.sql_models import MODELS_DIR, SqlModel, build_model_assets, load_models
 
 STAGES = ("seeds", "holdout", "candidates", "filtered", "dataset", "validation_report", "published")
 PREVIEW = ["record_id", "label", "text"]
+
+
+@cache
+def sql_models() -> list[SqlModel]:
+    """dbt_like_sql/ parsed once per process; a bad model fails the code location with file:line."""
+    return load_models(MODELS_DIR, set(STAGES))
 
 
 def versions_partitions(dataset: str) -> dg.DynamicPartitionsDefinition:
@@ -187,6 +196,26 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
             raise dg.Failure(description=str(e)) from e
         return dg.MaterializeResult(metadata=stage_metadata(out.frame, out.figures, PREVIEW))
 
+    @dg.asset(
+        key=key("exports"),
+        deps=[key("published")],
+        description="The published version's files in SYNTH_EXPORTS_DIR/<dataset>/<version>/: "
+        "OpenAI chat JSONL, JSONL, Parquet and a Hugging Face folder whose dataset card holds "
+        "the provenance. Only a published version exports.",
+        kinds={"parquet", "huggingface"},
+        **common,
+    )
+    def exports(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+        try:
+            results = export_published(warehouse.get(), spec, context.partition_key)
+        except ExportRefused as e:
+            raise dg.Failure(description=str(e)) from e
+        meta: dict[str, Any] = {"dagster/row_count": dg.MetadataValue.int(results[0].rows)}
+        meta.update({r.format: dg.MetadataValue.path(str(r.path)) for r in results})
+        return dg.MaterializeResult(metadata=meta)
+
+    sql_assets = build_model_assets(spec, sql_models(), parts, key)
+
     job = dg.define_asset_job(
         f"{name}_version",
         selection=dg.AssetSelection.groups(name),
@@ -194,7 +223,17 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
     )
     return DatasetDefs(
         spec=spec,
-        assets=[seeds, holdout, candidates, filtered, dataset, validation_report, published],
+        assets=[
+            seeds,
+            holdout,
+            candidates,
+            filtered,
+            dataset,
+            validation_report,
+            published,
+            exports,
+            *sql_assets,
+        ],
         checks=[filtered_suite, dataset_suite, report_thresholds],
         partitions=parts,
         job=job,

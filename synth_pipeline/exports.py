@@ -1,0 +1,542 @@
+"""Exports of a dataset version: OpenAI chat JSONL, plain JSONL, Parquet and a Hugging Face folder.
+
+Only a version that passed every publication gate exports (`gates.publish_refusal`);
+`force=True` overrides that, and the Hugging Face card then says so at its top.
+
+The Hugging Face folder is the Hub's plain-data layout, written without the `datasets`
+library: `data/train-00000-of-00001.parquet` plus a `README.md` dataset card whose YAML
+front matter declares `configs` (so `load_dataset(folder)` finds the split) and
+`dataset_info` (features and split sizes), and whose body holds the provenance.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import yaml
+
+from synth_pipeline.gates import publish_refusal
+from synth_pipeline.lineage import check_summary, session, version_checks, version_info
+from synth_pipeline.paths import PROJECT_ROOT
+from synth_pipeline.spec import DatasetSpec
+from synth_pipeline.warehouse import Warehouse, validate_version
+
+FORMATS = ("openai-chat", "jsonl", "parquet", "hf")
+DEFAULT_LICENSE = "cc-by-4.0"
+HF_DATA_FILE = "data/train-00000-of-00001.parquet"
+
+_POLARS_TYPES: dict[str, pl.DataType] = {
+    "string": pl.String(),
+    "integer": pl.Int64(),
+    "number": pl.Float64(),
+    "boolean": pl.Boolean(),
+}
+_HF_DTYPES = {"string": "string", "integer": "int64", "number": "float64", "boolean": "bool"}
+_SUFFIXES = {"openai-chat": ".chat.jsonl", "jsonl": ".jsonl", "parquet": ".parquet", "hf": ""}
+
+
+class ExportError(RuntimeError):
+    pass
+
+
+class ExportRefused(ExportError):
+    """The version did not pass every gate; the message names the failed checks."""
+
+
+@dataclass
+class ExportResult:
+    dataset: str
+    version: str
+    format: str
+    path: Path  # the file written, or the folder for `hf`
+    rows: int
+    forced: bool = False
+    refusal: str | None = None  # why the gates refuse the version (set when forced)
+    files: list[Path] = field(default_factory=list)
+
+
+def default_exports_dir() -> Path:
+    """Where the `exports` asset writes: `<root>/<dataset>/<version>/`; SYNTH_EXPORTS_DIR."""
+    return Path(os.environ.get("SYNTH_EXPORTS_DIR") or PROJECT_ROOT / "data" / "exports")
+
+
+def resolve_version(wh: Warehouse, dataset: str, version: str | None) -> str:
+    """`None` or "latest" mean the published version."""
+    if version in (None, "", "latest"):
+        published = wh.published_version(dataset)
+        if not published:
+            raise ExportError(f"{dataset} has no published version; pass a version explicitly")
+        return published
+    return validate_version(version)
+
+
+def license_of(spec: DatasetSpec) -> str:
+    return getattr(spec, "license", None) or DEFAULT_LICENSE
+
+
+# --- records ------------------------------------------------------------------------------
+
+
+def _field_names(spec: DatasetSpec) -> list[str]:
+    return [f.name for f in spec.fields]
+
+
+def record_frame(wh: Warehouse, spec: DatasetSpec, version: str) -> pl.DataFrame:
+    """The version's records as typed columns: record_id, then the spec's fields in order."""
+    stored = wh.stage("dataset_records", spec.name, version)
+    names = _field_names(spec)
+    rows = []
+    for r in stored.iter_rows(named=True):
+        rec = json.loads(r["record"]) if r["record"] else {}
+        if spec.text_field not in rec and r["text"] is not None:
+            rec[spec.text_field] = r["text"]
+        if spec.label_field and spec.label_field not in rec and r["label"] is not None:
+            rec[spec.label_field] = r["label"]
+        rows.append({"record_id": r["record_id"], **{n: rec.get(n) for n in names}})
+    schema = {"record_id": pl.String(), **{f.name: _POLARS_TYPES[f.type] for f in spec.fields}}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def system_prompt(spec: DatasetSpec) -> str:
+    task = " ".join(spec.task.split())
+    if spec.is_labelled:
+        return f"{task}\nAnswer with exactly one of these labels: {', '.join(spec.labels)}."
+    return task
+
+
+def chat_turns(spec: DatasetSpec) -> tuple[str, list[str]]:
+    """(user field, assistant fields): the label answers a classification text; for an
+    instruction dataset the text field is the question and the other fields the answer."""
+    if spec.is_labelled:
+        assert spec.label_field is not None
+        return spec.text_field, [spec.label_field]
+    return spec.text_field, [f.name for f in spec.fields if f.name != spec.text_field]
+
+
+def chat_example(spec: DatasetSpec, record: dict[str, Any]) -> dict[str, Any]:
+    user, answer_fields = chat_turns(spec)
+    if len(answer_fields) == 1:
+        answer = record.get(answer_fields[0])
+        assistant = answer if isinstance(answer, str) else json.dumps(answer, ensure_ascii=False)
+    else:
+        assistant = json.dumps(
+            {k: record.get(k) for k in answer_fields}, ensure_ascii=False, sort_keys=False
+        )
+    return {
+        "messages": [
+            {"role": "system", "content": system_prompt(spec)},
+            {"role": "user", "content": str(record.get(user, ""))},
+            {"role": "assistant", "content": "" if assistant is None else str(assistant)},
+        ]
+    }
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+@contextmanager
+def _atomic(path: Path) -> Iterator[Path]:
+    """Write to a temporary file beside `path`, then move it in place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _write_lines(path: Path, objects: list[dict[str, Any]]) -> None:
+    with _atomic(path) as tmp, tmp.open("w", encoding="utf-8") as fh:
+        for obj in objects:
+            fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+
+def _write_parquet(path: Path, frame: pl.DataFrame) -> None:
+    with _atomic(path) as tmp:
+        frame.write_parquet(tmp)
+
+
+def _target(out: Path, spec: DatasetSpec, version: str, fmt: str) -> Path:
+    """A file path as given, or `<dir>/<dataset>-<version><suffix>` for an existing folder."""
+    if fmt == "hf":
+        return out
+    if out.is_dir():
+        return out / f"{spec.name}-{version}{_SUFFIXES[fmt]}"
+    return out
+
+
+def export_version(
+    wh: Warehouse,
+    spec: DatasetSpec,
+    version: str | None,
+    fmt: str,
+    out: Path | str,
+    force: bool = False,
+) -> ExportResult:
+    """Write one version in `fmt` to `out` (a file; a folder for `hf`).
+
+    Raises ExportRefused, naming the failed checks, unless the version passed every gate or
+    `force` is set. `version` None or "latest" is the published version.
+    """
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
+    dataset = spec.name
+    version = resolve_version(wh, dataset, version)
+    refusal = publish_refusal(wh, dataset, version)
+    if refusal and not force:
+        raise ExportRefused(
+            f"refusing to export: {refusal} (--force / force=True exports it anyway)"
+        )
+    frame = record_frame(wh, spec, version)
+    if frame.is_empty():
+        raise ExportError(f"version {version} of {dataset} has no dataset records to export")
+    path = _target(Path(out), spec, version, fmt)
+    files: list[Path]
+    if fmt == "openai-chat":
+        _write_lines(path, [chat_example(spec, r) for r in frame.iter_rows(named=True)])
+        files = [path]
+    elif fmt == "jsonl":
+        _write_lines(path, frame.to_dicts())
+        files = [path]
+    elif fmt == "parquet":
+        _write_parquet(path, frame)
+        files = [path]
+    else:
+        files = _write_hf(
+            wh, spec, version, frame, path, forced=bool(force and refusal), refusal=refusal
+        )
+    return ExportResult(
+        dataset=dataset,
+        version=version,
+        format=fmt,
+        path=path,
+        rows=frame.height,
+        forced=bool(force and refusal),
+        refusal=refusal,
+        files=files,
+    )
+
+
+def export_all(
+    wh: Warehouse,
+    spec: DatasetSpec,
+    version: str | None,
+    out_dir: Path | str,
+    force: bool = False,
+    formats: tuple[str, ...] = FORMATS,
+) -> list[ExportResult]:
+    """Every format into one folder: `<dataset>-<version>.chat.jsonl|.jsonl|.parquet`, `hf/`."""
+    out_dir = Path(out_dir)
+    version = resolve_version(wh, spec.name, version)
+    results = []
+    for fmt in formats:
+        name = "hf" if fmt == "hf" else f"{spec.name}-{version}{_SUFFIXES[fmt]}"
+        results.append(export_version(wh, spec, version, fmt, out_dir / name, force=force))
+    return results
+
+
+def export_published(
+    wh: Warehouse, spec: DatasetSpec, version: str, root: Path | str | None = None
+) -> list[ExportResult]:
+    """What the `exports` asset writes: every format of a published version, into
+    `<root>/<dataset>/<version>/` (root: SYNTH_EXPORTS_DIR or data/exports)."""
+    if not wh.was_published(spec.name, version):
+        raise ExportRefused(
+            f"version {version} of {spec.name} was never published; only published versions "
+            "are exported automatically (use `synth export --version` to export it by hand)"
+        )
+    out = Path(root) if root is not None else default_exports_dir()
+    return export_all(wh, spec, version, out / spec.name / version)
+
+
+# --- the Hugging Face folder ------------------------------------------------------------
+
+
+def provenance(wh: Warehouse, spec: DatasetSpec, version: str) -> dict[str, Any]:
+    """What the card states: the version row, curation, gates and report figures."""
+    dataset = spec.name
+    key = [dataset, version]
+    with session(wh) as s:
+        info = version_info(s, dataset, version) or {}
+        audit = s.rows(
+            "SELECT kept, reason, count(*) FROM curation_audit WHERE dataset = ? AND version = ? "
+            "GROUP BY ALL ORDER BY 3 DESC, 2",
+            key,
+        )
+        metrics = s.rows(
+            "SELECT metric, value FROM report_metrics WHERE dataset = ? AND version = ? "
+            "ORDER BY metric",
+            key,
+        )
+        candidates = s.rows(
+            "SELECT count(*), count(*) FILTER (WHERE status = 'ok') FROM candidates "
+            "WHERE dataset = ? AND version = ?",
+            key,
+        )[0]
+        gates = check_summary(version_checks(s, dataset, version))
+        published = s.rows("SELECT version FROM published WHERE dataset = ?", [dataset])
+    return {
+        "dataset": dataset,
+        "version": version,
+        "spec_hash": info.get("spec_hash") or spec.spec_hash(),
+        "provider": info.get("provider"),
+        "model": info.get("model"),
+        "code_version": info.get("code_version"),
+        "created_at": str(info["created_at"])[:19] if info.get("created_at") else None,
+        "status": info.get("status"),
+        "seed_files_sha256": info.get("seed_files_sha256") or {},
+        "candidates": int(candidates[0]),
+        "candidates_ok": int(candidates[1]),
+        "filters": list(spec.curation.filters),
+        "dropped_by_reason": {str(r): int(n) for kept, r, n in audit if not kept},
+        "modified_by_reason": {str(r): int(n) for kept, r, n in audit if kept},
+        "gates": gates,
+        "metrics": {m: v for m, v in metrics},
+        "published_version": published[0][0] if published else None,
+    }
+
+
+def _size_category(n: int) -> str:
+    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K")):
+        if n < limit:
+            return name
+    return "100K<n<1M" if n < 1_000_000 else "n>1M"
+
+
+def card_metadata(
+    spec: DatasetSpec, frame: pl.DataFrame, data_bytes: int, prov: dict[str, Any], forced: bool
+) -> dict[str, Any]:
+    """The card's YAML front matter: the Hub's `configs` and `dataset_info` keys."""
+    features = [{"name": "record_id", "dtype": "string"}] + [
+        {"name": f.name, "dtype": _HF_DTYPES[f.type]} for f in spec.fields
+    ]
+    tags = ["synthetic", "synth-pipeline"]
+    if forced:
+        tags.append("forced-export-failed-gates")
+    return {
+        "license": license_of(spec),
+        "pretty_name": f"{spec.name} {prov['version']}",
+        "task_categories": ["text-classification" if spec.is_labelled else "text-generation"],
+        "size_categories": [_size_category(frame.height)],
+        "tags": tags,
+        "configs": [
+            {
+                "config_name": "default",
+                "data_files": [{"split": "train", "path": HF_DATA_FILE}],
+            }
+        ],
+        "dataset_info": {
+            "features": features,
+            "splits": [
+                {
+                    "name": "train",
+                    "num_bytes": int(frame.estimated_size()),
+                    "num_examples": frame.height,
+                }
+            ],
+            "download_size": data_bytes,
+            "dataset_size": int(frame.estimated_size()),
+        },
+        "synth_pipeline": {
+            "dataset": spec.name,
+            "version": prov["version"],
+            "spec_hash": prov["spec_hash"],
+            "provider": prov["provider"],
+            "model": prov["model"],
+            "forced_export": forced,
+        },
+    }
+
+
+def _md(value: Any) -> str:
+    s = "" if value is None else str(value)
+    return s.replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_md(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_card(
+    spec: DatasetSpec,
+    frame: pl.DataFrame,
+    data_bytes: int,
+    prov: dict[str, Any],
+    forced: bool = False,
+    refusal: str | None = None,
+) -> str:
+    meta = card_metadata(spec, frame, data_bytes, prov, forced)
+    front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
+    name, version = spec.name, prov["version"]
+    out = [f"---\n{front}---", f"# {name} — version {version}"]
+    if forced:
+        out.append(
+            "> [!WARNING]\n"
+            "> **FORCED EXPORT: this version did NOT pass every publication gate.**\n"
+            f"> {_md(refusal)}\n"
+            "> It was exported with `force=True`; do not treat it as a validated dataset."
+        )
+    published = prov["published_version"]
+    out.append(
+        f"Synthetic {spec.kind} data generated by synth_pipeline. "
+        f"{' '.join(spec.task.split())}\n\n"
+        + (
+            "This is the dataset's **published** version."
+            if published == version
+            else f"The dataset's published version is {published or 'none'}."
+        )
+    )
+    # Structure
+    field_rows = [["record_id", "string", "content hash identifying the record's origin"]] + [
+        [f.name, _HF_DTYPES[f.type], " ".join(f.description.split())] for f in spec.fields
+    ]
+    structure = [
+        "## Dataset structure",
+        f"One split, `train`, with {frame.height} records in `{HF_DATA_FILE}`.",
+        _table(["field", "type", "description"], field_rows),
+    ]
+    if spec.is_labelled and spec.label_field:
+        counts = dict(frame.group_by(spec.label_field).len().iter_rows())
+        structure.append(
+            _table(["label", "records"], [[lab, counts.get(lab, 0)] for lab in spec.labels])
+        )
+    out.append("\n\n".join(structure))
+    # Provenance
+    prov_rows = [
+        ["dataset", name],
+        ["version", version],
+        ["spec hash", prov["spec_hash"]],
+        ["provider", prov["provider"]],
+        ["model", prov["model"]],
+        ["code version", prov["code_version"]],
+        ["created", prov["created_at"]],
+        ["exported", _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")],
+        [
+            "candidates generated (ok / requested)",
+            f"{prov['candidates_ok']} / {prov['candidates']}",
+        ],
+        ["forced export", "**YES: gates not passed**" if forced else "no"],
+    ]
+    seed_rows = [[f, h] for f, h in sorted(prov["seed_files_sha256"].items())]
+    out.append(
+        "## Provenance\n\n"
+        + _table(["", ""], prov_rows)
+        + "\n\n### Real data files (sha256)\n\n"
+        + (_table(["file", "sha256"], seed_rows) if seed_rows else "_not recorded_")
+    )
+    # Curation
+    reasons = sorted({*prov["dropped_by_reason"], *prov["modified_by_reason"]})
+    curation = [
+        "## Curation",
+        "Filters, in the order they ran: " + ", ".join(f"`{f}`" for f in prov["filters"]) + ".",
+        _table(
+            ["reason", "dropped", "kept but changed"],
+            [
+                [r, prov["dropped_by_reason"].get(r, 0), prov["modified_by_reason"].get(r, 0)]
+                for r in reasons
+            ],
+        )
+        if reasons
+        else "No candidate was dropped or changed.",
+    ]
+    out.append("\n\n".join(curation))
+    # Gates
+    gate_rows = [
+        [
+            g["check_name"],
+            g["asset"],
+            "passed" if g["passed"] else "**FAILED**",
+            g["expectations"],
+            ", ".join(g["failed"]),
+        ]
+        for g in prov["gates"]
+    ]
+    out.append(
+        "## Gates\n\n"
+        + (
+            _table(["check", "asset", "result", "expectations", "failed"], gate_rows)
+            if gate_rows
+            else "_no check was evaluated_"
+        )
+    )
+    # Report
+    metric_rows = [[m, f"{v:.4g}" if v is not None else ""] for m, v in prov["metrics"].items()]
+    out.append(
+        "## Validation report (real vs synthetic)\n\n"
+        + (_table(["metric", "value"], metric_rows) if metric_rows else "_no report figures_")
+    )
+    out.append(
+        f"## License\n\n{license_of(spec)}\n\n"
+        "## Loading\n\n```python\nfrom datasets import load_dataset\n\n"
+        'ds = load_dataset("path/to/this/folder")  # or:\n'
+        f'ds = load_dataset("parquet", data_files="{HF_DATA_FILE}")\n```'
+    )
+    return "\n\n".join(out) + "\n"
+
+
+def _write_hf(
+    wh: Warehouse,
+    spec: DatasetSpec,
+    version: str,
+    frame: pl.DataFrame,
+    folder: Path,
+    forced: bool,
+    refusal: str | None,
+) -> list[Path]:
+    if folder.exists() and not folder.is_dir():
+        raise ExportError(f"{folder} exists and is not a folder")
+    data = folder / HF_DATA_FILE
+    _write_parquet(data, frame)
+    # A re-export replaces the split; stale shards of another layout would be loaded too.
+    for stale in data.parent.glob("train-*"):
+        if stale != data:
+            stale.unlink()
+    card = folder / "README.md"
+    text = render_card(
+        spec, frame, data.stat().st_size, provenance(wh, spec, version), forced, refusal
+    )
+    with _atomic(card) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return [data, card]
+
+
+def read_card_metadata(card: Path) -> dict[str, Any]:
+    """The YAML front matter of a dataset card."""
+    text = card.read_text(encoding="utf-8")
+    if not text.startswith("---\n"):
+        raise ExportError(f"{card}: no YAML front matter")
+    return yaml.safe_load(text[4 : text.index("\n---", 4)])
+
+
+__all__ = [
+    "DEFAULT_LICENSE",
+    "FORMATS",
+    "HF_DATA_FILE",
+    "ExportError",
+    "ExportRefused",
+    "ExportResult",
+    "chat_example",
+    "default_exports_dir",
+    "export_all",
+    "export_published",
+    "export_version",
+    "provenance",
+    "read_card_metadata",
+    "record_frame",
+    "render_card",
+    "resolve_version",
+]
