@@ -1,0 +1,242 @@
+"""Report metrics against hand-computed values, plus real-vs-synthetic sanity cases."""
+
+from __future__ import annotations
+
+import math
+import zlib
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from synth_pipeline.report import metrics as m
+from synth_pipeline.report.analysis import attribute_values
+from synth_pipeline.report.config import ReportSpec
+from synth_pipeline.report.sample_data import TextDistribution, labelled_frame
+from synth_pipeline.report.score import evaluate_thresholds, headline, score_parts
+from synth_pipeline.report.text import normalize_text, tokenize
+
+# --- fidelity -----------------------------------------------------------------------
+
+
+def test_label_js_distance_hand_computed():
+    # p = (0.5, 0.5), q = (1, 0), m = (0.75, 0.25)
+    # KL(p||m) = 0.5*log2(0.5/0.75) + 0.5*log2(0.5/0.25) = 0.2075187...
+    # KL(q||m) = log2(1/0.75) = 0.4150375...
+    # JS distance = sqrt(0.5 * (0.2075187 + 0.4150375)) = 0.5579230...
+    d = m.label_js_distance(["a", "b"], ["a", "a"], ["a", "b"])
+    assert d == pytest.approx(0.557923, abs=1e-6)
+    assert m.label_js_distance(["a", "b", None], ["b", "a"], ["a", "b"]) == pytest.approx(0)
+    assert m.label_js_distance(["a"], ["b"], ["a", "b"]) == pytest.approx(1.0)
+    assert m.label_js_distance([], ["b"], ["a", "b"]) == 1.0
+
+
+def test_length_ks_hand_computed():
+    # ECDFs of {1,2,3} and {2,3,4} differ by at most 1/3 (at x = 1, 2 and 3).
+    assert m.length_ks([1, 2, 3], [2, 3, 4]) == pytest.approx(1 / 3)
+    assert m.length_ks([1, 2], [3, 4]) == pytest.approx(1.0)
+    assert m.length_ks([5, 6], [6, 5]) == pytest.approx(0.0)
+    assert m.length_ks([], [1]) == 1.0
+
+
+def test_vocab_and_ngram_overlap_hand_computed():
+    real, syn = ["a b c"], ["A b d"]  # case-folded: {a, b, d}
+    assert m.vocab_jaccard(syn, real) == pytest.approx(2 / 4)
+    assert m.ngram_overlap(syn, real, 1) == pytest.approx(2 / 3)  # a, b of a, b, c
+    assert m.ngram_overlap(syn, real, 2) == pytest.approx(1 / 2)  # "a b" of "a b", "b c"
+    assert m.ngram_overlap(syn, real, 3) == pytest.approx(0.0)
+    assert m.ngram_overlap(syn, [""], 1) == 0.0
+
+
+def test_mmd_hand_computed():
+    x, y = np.array([[0.0, 0.0]]), np.array([[1.0, 0.0]])
+    # MMD^2 = k(x,x) + k(y,y) - 2 k(x,y) = 2 - 2 exp(-1)
+    assert m.mmd(x, y, gamma=1.0) == pytest.approx(math.sqrt(2 - 2 * math.exp(-1)))
+    assert m.mmd(sp.csr_matrix(x), sp.csr_matrix(y)) == pytest.approx(
+        math.sqrt(2 - 2 * math.exp(-1))
+    )
+    same = np.array([[1.0, 0.0], [0.0, 1.0]])
+    assert m.mmd(same, same[::-1]) == pytest.approx(0.0, abs=1e-7)
+    assert math.isnan(m.mmd(np.zeros((0, 2)), same))
+
+
+def test_max_cosine_similarity_chunks():
+    a = sp.csr_matrix(np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]]))
+    b = sp.csr_matrix(np.array([[0.0, 1.0], [0.8, 0.6]]))
+    # row 0: max(0, 0.8) = 0.8; row 1: max(0.8, 0.48 + 0.48) = 0.96; row 2: max(1, 0.6) = 1
+    expected = [0.8, 0.96, 1.0]
+    assert m.max_cosine_similarity(a, b, chunk=1) == pytest.approx(expected)
+    assert m.max_cosine_similarity(a, b) == pytest.approx(expected)
+    assert m.max_cosine_similarity(a, sp.csr_matrix((0, 2))).tolist() == [0, 0, 0]
+
+
+def test_detectability_needs_two_per_side():
+    det = m.detectability(["a"], ["b", "c"])
+    assert det.auc is None and "fewer than 2" in det.note
+
+
+# --- diversity ----------------------------------------------------------------------
+
+
+def test_distinct_n_hand_computed():
+    texts = ["a b a b"]
+    assert m.distinct_n(texts, 1) == pytest.approx(2 / 4)
+    assert m.distinct_n(texts, 2) == pytest.approx(2 / 3)  # ab, ba, ab
+    assert m.distinct_n(texts, 3) == pytest.approx(2 / 2)  # aba, bab
+    # n-grams never span records: "x" alone has no bigram
+    assert m.distinct_n(["x", "x y"], 2) == pytest.approx(1.0)
+    assert m.distinct_n([], 1) == 0.0
+
+
+def test_compression_ratio():
+    texts = ["the same line"] * 50
+    raw = "\n".join(texts).encode()
+    assert m.compression_ratio(texts) == pytest.approx(len(zlib.compress(raw, 9)) / len(raw))
+    rng = np.random.default_rng(0)
+    varied = [" ".join(f"w{rng.integers(10_000)}" for _ in range(3)) for _ in range(50)]
+    assert m.compression_ratio(varied) > m.compression_ratio(texts)
+    assert m.compression_ratio([]) == 0.0
+
+
+def test_label_coverage_and_attributes():
+    assert m.label_coverage(["a", "a", "b", None], ["a", "b", "c", "d"]) == 0.5
+    counts = attribute_values(
+        ['{"tone": "polite", "topics": ["x", "y"]}', {"tone": "blunt"}, "not json", None]
+    )
+    assert counts["tone"] == {"polite": 1, "blunt": 1}
+    assert counts["topics"] == {"x": 1, "y": 1}
+
+
+def test_text_normalisation():
+    assert tokenize("Hello, WORLD! It's") == ["hello", "world", "it", "s"]
+    assert normalize_text("  Hello,\n  world!! ") == normalize_text("hello world")
+
+
+# --- utility edge cases -------------------------------------------------------------
+
+
+def test_classifier_single_class_and_missing_labels():
+    test_x, test_y = ["a x", "b y", "c z"], ["A", "B", "C"]
+    one = m.evaluate_classifier(["a x", "a x x"], ["A", "A"], test_x, test_y, ["A", "B", "C"])
+    assert one.accuracy == pytest.approx(1 / 3)
+    assert one.per_label_f1["A"] == pytest.approx(0.5)  # P = 1/3, R = 1
+    assert one.macro_f1 == pytest.approx(0.5 / 3)
+    assert any("one label" in n for n in one.notes)
+    assert np.asarray(one.confusion).shape == (3, 3)
+
+    two = m.evaluate_classifier(["a x", "b y"], ["A", "B"], test_x, test_y, ["A", "B", "C"])
+    assert two.per_label_f1["C"] == 0.0
+    assert any("lacks label" in n and "'C'" in n for n in two.notes)
+
+    none = m.evaluate_classifier([], [], test_x, test_y, ["A", "B", "C"])
+    assert none.accuracy == 0.0 and none.macro_f1 == 0.0
+    assert any("no labelled training" in n for n in none.notes)
+
+
+# --- score and thresholds -----------------------------------------------------------
+
+
+def test_score_parts_and_headline_hand_computed():
+    cfg = ReportSpec()
+    metrics = {
+        "fidelity.detectability_auc": 0.75,  # -> 0.5
+        "fidelity.length_ks_mean": 0.2,  # -> 0.8
+        "fidelity.label_js_distance": 0.1,  # -> 0.9
+        "utility.tstr_macro_f1": 0.6,
+        "utility.trtr_macro_f1": 0.8,  # -> 0.75
+        "diversity.distinct_2_vs_real": 1.2,  # -> 1 (clipped)
+        "diversity.compression_vs_real": 0.9,
+        "diversity.label_coverage": 0.5,  # -> mean 0.8
+        "privacy.near_copy_share": 0.05,
+        "privacy.holdout_contamination_share": 0.05,  # -> 0.9
+    }
+    parts = score_parts(metrics, cfg)
+    assert parts["fidelity"] == pytest.approx((0.5 + 0.8 + 0.9) / 3)
+    assert parts["utility"] == pytest.approx(0.75)
+    assert parts["diversity"] == pytest.approx(0.8)
+    assert parts["privacy"] == pytest.approx(0.9)
+    expected = 100 * (0.3 * (2.2 / 3) + 0.3 * 0.75 + 0.2 * 0.8 + 0.2 * 0.9)
+    assert headline(parts, cfg) == pytest.approx(expected)
+
+    # An instruction dataset without judge scores: utility drops out, weights re-normalise.
+    parts["utility"] = None
+    expected = 100 * (0.3 * (2.2 / 3) + 0.2 * 0.8 + 0.2 * 0.9) / 0.7
+    assert headline(parts, cfg) == pytest.approx(expected)
+
+
+def test_judge_score_utility():
+    cfg = ReportSpec(judge_score_min=1, judge_score_max=5)
+    assert score_parts({"utility.judge_score_mean": 4.0}, cfg)["utility"] == pytest.approx(0.75)
+
+
+def test_thresholds():
+    cfg = ReportSpec(
+        min_headline_score=50,
+        max_detectability_auc=0.7,
+        min_tstr_macro_f1=0.5,
+        max_near_copy_share=0.1,
+    )
+    metrics = {"score.headline": 60.0, "fidelity.detectability_auc": 0.9}
+    results = {r.name: r for r in evaluate_thresholds(metrics, cfg, labelled=False)}
+    assert set(results) == {
+        "min_headline_score",
+        "max_detectability_auc",
+        "min_tstr_macro_f1",
+        "max_near_copy_share",
+    }
+    assert results["min_headline_score"].passed
+    assert not results["max_detectability_auc"].passed
+    assert results["min_tstr_macro_f1"].passed  # not applicable to instruction data
+    assert "not applicable" in results["min_tstr_macro_f1"].note
+    assert not results["max_near_copy_share"].passed  # missing figure fails
+    assert evaluate_thresholds(metrics, ReportSpec(), labelled=True) == []
+
+
+# --- sanity cases -------------------------------------------------------------------
+
+LABELS = ("refund", "status", "cancel", "damaged")
+
+
+def test_same_distribution_is_indistinguishable_and_useful():
+    dist = TextDistribution(LABELS)
+    real = labelled_frame(dist, 400, seed=1, prefix="real")
+    seeds = labelled_frame(dist, 300, seed=2, prefix="seed")
+    syn = labelled_frame(dist, 300, seed=3)
+    det = m.detectability(real["text"].to_list(), syn["text"].to_list())
+    assert det.auc == pytest.approx(0.5, abs=0.1)
+    tstr = m.evaluate_classifier(
+        syn["text"].to_list(),
+        syn["label"].to_list(),
+        real["text"].to_list(),
+        real["label"].to_list(),
+        LABELS,
+    )
+    trtr = m.evaluate_classifier(
+        seeds["text"].to_list(),
+        seeds["label"].to_list(),
+        real["text"].to_list(),
+        real["label"].to_list(),
+        LABELS,
+    )
+    assert trtr.macro_f1 > 0.8
+    assert tstr.macro_f1 == pytest.approx(trtr.macro_f1, abs=0.05)
+    assert m.label_js_distance(syn["label"], real["label"], LABELS) < 0.1
+
+
+def test_wrong_distribution_is_detectable_and_useless():
+    real = labelled_frame(TextDistribution(LABELS), 400, seed=1, prefix="real")
+    # Disjoint vocabulary and skewed labels: nothing a real-data model could use.
+    wrong = TextDistribution(LABELS, vocab_tag="q")
+    syn = labelled_frame(wrong, 300, seed=3, label_probs=[0.7, 0.1, 0.1, 0.1])
+    det = m.detectability(real["text"].to_list(), syn["text"].to_list())
+    assert det.auc > 0.95
+    tstr = m.evaluate_classifier(
+        syn["text"].to_list(),
+        syn["label"].to_list(),
+        real["text"].to_list(),
+        real["label"].to_list(),
+        LABELS,
+    )
+    assert tstr.accuracy < 0.4  # chance is 0.25 for four balanced labels
+    assert tstr.macro_f1 < 0.3
+    assert m.ngram_overlap(syn["text"].to_list(), real["text"].to_list(), 1) == 0.0
