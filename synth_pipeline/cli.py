@@ -22,6 +22,20 @@ from synth_pipeline.paths import default_warehouse, reports_dir
 from synth_pipeline.warehouse import Warehouse, WarehouseError, validate_version
 
 DEMO_DATASET = "support_intents"
+KEY_FIGURES = (
+    "utility.tstr_accuracy",
+    "utility.tstr_macro_f1",
+    "utility.trtr_macro_f1",
+    "utility.augmented_macro_f1",
+    "fidelity.detectability_auc",
+    "fidelity.label_js_distance",
+    "fidelity.tfidf_mmd",
+    "diversity.distinct_2",
+    "diversity.compression_ratio",
+    "privacy.near_copy_share",
+    "privacy.holdout_contamination_count",
+    "records.synthetic",
+)
 
 app = typer.Typer(help="synth_pipeline: synthetic datasets, generated, curated, gated, reported.")
 console = Console()
@@ -176,15 +190,32 @@ def report(
     metrics_file = folder / "metrics.json"
     if not metrics_file.exists():
         _fail(f"no report for {dataset} version {version} at {folder}")
-    metrics = json.loads(metrics_file.read_text())
-    flat = metrics.get("metrics", metrics)
-    table = Table(title=f"{dataset} {version}")
+    payload = json.loads(metrics_file.read_text())
+    metrics = payload.get("metrics", {})
+    console.print(
+        f"[bold]{dataset}[/] version [bold]{version}[/]: headline score "
+        f"[bold]{payload.get('headline_score', float('nan')):.1f}[/] / 100"
+    )
+    parts = Table(title="Score parts (0-100)")
+    parts.add_column("part")
+    parts.add_column("score", justify="right")
+    parts.add_column("weight", justify="right")
+    for part, value in payload.get("score_parts", {}).items():
+        weight = payload.get("weights", {}).get(part, "")
+        parts.add_row(part, "n/a" if value is None else f"{value:.1f}", str(weight))
+    console.print(parts)
+    table = Table(title="Key figures (synthetic vs candidates before curation)")
     table.add_column("metric")
-    table.add_column("value", justify="right")
-    for k, v in sorted(flat.items()):
-        if isinstance(v, int | float):
-            table.add_row(k, f"{v:.4g}")
+    table.add_column("published", justify="right")
+    table.add_column("candidates", justify="right")
+    for key in KEY_FIGURES:
+        if key in metrics:
+            before = metrics.get(f"candidates.{key}")
+            table.add_row(key, f"{metrics[key]:.3f}", "" if before is None else f"{before:.3f}")
     console.print(table)
+    for t in payload.get("thresholds", []):
+        mark = "[green]pass[/]" if t.get("passed") else "[red]FAIL[/]"
+        console.print(f"threshold {t.get('name')}: {mark} (observed {t.get('observed')})")
     console.print(f"HTML report: [bold]{folder / 'report.html'}[/]")
 
 
