@@ -79,6 +79,36 @@ def test_small_version_end_to_end_is_published_with_report(project, instance):
     )
     assert ledger[0][0] is True
 
+    # The CLI reads the same warehouse: report, lineage, diff and every export format.
+    from synth_pipeline.cli import app
+
+    cli = CliRunner()
+
+    def synth(*args: str) -> str:
+        out = cli.invoke(app, list(args), terminal_width=200)
+        assert out.exit_code == 0, out.output
+        return out.output
+
+    assert "headline score" in synth("report", "support_intents", "--version", "v1")
+    record = wh.stage("dataset_records", "support_intents", "v2")["record_id"][0]
+    shown = synth("lineage", "support_intents", "--version", "v2", "--record", record)
+    assert record in shown and "seed_variation" in shown
+    assert "candidates" in synth("lineage", "support_intents", "--version", "v2")
+    assert "v1" in synth("diff", "support_intents", "v1", "v2")
+    for fmt, name in [
+        ("openai-chat", "chat.jsonl"),
+        ("jsonl", "plain.jsonl"),
+        ("parquet", "data.parquet"),
+        ("hf", "hf"),
+    ]:
+        target = project.root / "exports" / name
+        target.parent.mkdir(exist_ok=True)
+        synth("export", "support_intents", "--format", fmt, "--out", str(target))
+        assert target.exists(), fmt
+    first = json.loads((project.root / "exports" / "chat.jsonl").read_text().splitlines()[0])
+    assert [m["role"] for m in first["messages"]] == ["system", "user", "assistant"]
+    assert (project.root / "exports" / "hf" / "README.md").read_text().count("v2") >= 1
+
 
 def test_failed_gate_and_bad_input_leave_the_published_version(project, instance):
     project.add_dataset("support_intents", **SMALL_INTENTS)
