@@ -81,5 +81,5 @@ SMALL_INTENTS: dict[str, Any] = {
     "provider": {"max_tokens": 90},
     "quality": {"min_yield": 3},
     # Two records per label: one drop halves a label's share, so the share gate is loose here.
-    "curation": {"gates": {"label_share_tolerance": 1.0}},
+    "curation": {"gates": {"label_share_tolerance": 3.0}},
 }
