@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -37,6 +37,11 @@ class FieldSpec(_Strict):
     max_length: int | None = Field(default=None, ge=1, description="Maximum characters (strings).")
 
 
+class ModelPrice(_Strict):
+    prompt_per_million: float = Field(ge=0, description="USD per million prompt tokens.")
+    completion_per_million: float = Field(ge=0, description="USD per million completion tokens.")
+
+
 class ProviderSpec(_Strict):
     """Where generation calls go. Every kind uses the same OpenAI-compatible client path."""
 
@@ -52,6 +57,10 @@ class ProviderSpec(_Strict):
     concurrency: int = Field(default=4, ge=1, le=256)
     timeout_seconds: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=3, ge=0)
+    # Re-asks after a reply that fails schema validation (instructor feeds the error back).
+    validation_reasks: int = Field(default=1, ge=0, le=5)
+    # Price table, USD per million tokens, keyed by model name. The embedded model costs 0.
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check_kind(self) -> ProviderSpec:
@@ -62,6 +71,133 @@ class ProviderSpec(_Strict):
         return self
 
 
+class _StrategyBase(_Strict):
+    weight: float = Field(default=1.0, gt=0, description="Share of the target records.")
+    # A jinja2 file in the dataset folder replacing the strategy's built-in user prompt.
+    template: str | None = None
+    seeds_per_prompt: int | None = Field(
+        default=None, ge=0, description="Few-shot seeds per call; generation.seeds_per_prompt."
+    )
+
+    @model_validator(mode="after")
+    def _check_template(self) -> _StrategyBase:
+        t = self.template
+        if t is not None and ("/" in t or "\\" in t or t.startswith(".")):
+            raise ValueError(f"template {t!r} must be a plain file name inside the dataset folder")
+        return self
+
+
+class SeedVariationStrategy(_StrategyBase):
+    """Few-shot prompts with seeds drawn per call: new records in the same style."""
+
+    name: Literal["seed_variation"]
+
+
+class ClassBalanceStrategy(_StrategyBase):
+    """Per-label quotas bringing seeds plus generated records to the target distribution."""
+
+    name: Literal["class_balance"]
+    # "uniform", or a share per label (normalised; labels left out get 0).
+    target: Literal["uniform"] | dict[str, float] = "uniform"
+    # Count the seeds in the final distribution, so their imbalance is corrected.
+    include_seeds: bool = True
+
+    @model_validator(mode="after")
+    def _check_target(self) -> ClassBalanceStrategy:
+        if isinstance(self.target, dict):
+            if not self.target or any(v < 0 for v in self.target.values()):
+                raise ValueError("class_balance.target needs non-negative shares per label")
+            if sum(self.target.values()) <= 0:
+                raise ValueError("class_balance.target shares must not all be zero")
+        return self
+
+
+class AttributesStrategy(_StrategyBase):
+    """Each prompt asks for one combination of scenario and attribute values."""
+
+    name: Literal["attributes"]
+    # Dimension -> values, e.g. tone: [polite, angry], persona: [...], typo_level: [...].
+    attributes: dict[str, list[str]] = Field(default_factory=dict)
+    # Edge cases the seeds lack; sampled as one more dimension named "scenario".
+    scenarios: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_values(self) -> AttributesStrategy:
+        if not self.attributes and not self.scenarios:
+            raise ValueError("the attributes strategy needs attributes or scenarios")
+        for dim, values in self.attributes.items():
+            if not re.match(r"^[a-z][a-z0-9_]*$", dim) or dim == "scenario":
+                raise ValueError(
+                    f"attribute name {dim!r}: use lowercase letters, digits, underscores "
+                    "(and not 'scenario', which the scenarios list fills)"
+                )
+            if not values or len(set(values)) != len(values):
+                raise ValueError(f"attribute {dim!r} needs a non-empty list of distinct values")
+        if len(set(self.scenarios)) != len(self.scenarios):
+            raise ValueError("scenarios must be distinct")
+        return self
+
+
+class DistillationStrategy(_StrategyBase):
+    """A teacher labels (classification) or answers (instruction) unlabelled inputs."""
+
+    name: Literal["distillation"]
+    # JSONL or CSV in the dataset folder; each row holds some of the spec's content fields.
+    inputs_file: str
+
+    @model_validator(mode="after")
+    def _check_file(self) -> DistillationStrategy:
+        f = self.inputs_file
+        if "/" in f or "\\" in f or f.startswith("."):
+            raise ValueError(f"inputs_file {f!r} must be a plain file name in the dataset folder")
+        return self
+
+
+EVOLUTION_OPERATIONS = ("harder", "more_specific", "more_diverse")
+
+
+class EvolutionStrategy(_StrategyBase):
+    """Rewrite one seed per call into a harder, more specific or more diverse variant."""
+
+    name: Literal["evolution"]
+    operations: list[Literal["harder", "more_specific", "more_diverse"]] = Field(
+        default_factory=lambda: list(EVOLUTION_OPERATIONS), min_length=1
+    )
+
+
+StrategySpec = Annotated[
+    SeedVariationStrategy
+    | ClassBalanceStrategy
+    | AttributesStrategy
+    | DistillationStrategy
+    | EvolutionStrategy,
+    Field(discriminator="name"),
+]
+
+
+class BudgetSpec(_Strict):
+    """Limits on one version's generation spend (all runs of the version together)."""
+
+    max_calls: int | None = Field(default=None, ge=0, description="HTTP requests sent.")
+    max_tokens: int | None = Field(default=None, ge=0, description="Prompt + completion tokens.")
+    max_cost: float | None = Field(default=None, ge=0, description="USD, from provider.prices.")
+
+
+DEFAULT_REFUSAL_MARKERS = [
+    "i'm sorry, but i can't",
+    "i'm sorry, but i cannot",
+    "i am sorry, but i cannot",
+    "i am sorry, but i can't",
+    "i cannot help with",
+    "i can't help with",
+    "i can't assist",
+    "i cannot assist",
+    "i'm unable to help",
+    "as an ai",
+    "as a language model",
+]
+
+
 class GenerationSpec(_Strict):
     # Labelled datasets: records per label; unlabelled: total records.
     records_per_label: int | None = Field(default=None, ge=1)
@@ -70,6 +206,31 @@ class GenerationSpec(_Strict):
     max_failure_rate: float = Field(
         default=0.5, ge=0, le=1, description="Generation stops with an error above this share."
     )
+    strategies: list[StrategySpec] = Field(
+        default_factory=lambda: [SeedVariationStrategy(name="seed_variation")], min_length=1
+    )
+    budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    # A generated string field starting with one of these (case-insensitive) is a refusal.
+    refusal_markers: list[str] = Field(default_factory=lambda: list(DEFAULT_REFUSAL_MARKERS))
+
+    @model_validator(mode="after")
+    def _check_strategies(self) -> GenerationSpec:
+        names = [s.name for s in self.strategies]
+        if len(set(names)) != len(names):
+            raise ValueError(f"generation.strategies: each strategy at most once, got {names}")
+        return self
+
+    def problems(self, kind: str, labels: list[str]) -> list[str]:
+        """Checks that need the rest of the dataset spec; empty when consistent."""
+        out = []
+        for s in self.strategies:
+            if s.name == "class_balance" and kind != "classification":
+                out.append("generation.strategies: class_balance needs a classification dataset")
+            if s.name == "class_balance" and isinstance(s.target, dict):
+                unknown = sorted(set(s.target) - set(labels))
+                if unknown:
+                    out.append(f"class_balance.target: unknown labels {unknown}")
+        return out
 
 
 class QualitySpec(_Strict):

@@ -22,11 +22,9 @@ from synth_pipeline.gates import (
     REPORT_THRESHOLDS,
     ensure_publishable,
 )
-from synth_pipeline.generation.cache import ResponseCache
-from synth_pipeline.generation.engine import GenerationEngine, Progress, candidate_frame
-from synth_pipeline.generation.planner import plan_requests
+from synth_pipeline.generation.engine import Progress
 from synth_pipeline.generation.providers import resolve_provider
-from synth_pipeline.generation.schema import record_model
+from synth_pipeline.generation.run import generate_version
 from synth_pipeline.progress import emit
 from synth_pipeline.records import RECORD_COLUMNS, file_sha256, load_real_records
 from synth_pipeline.spec import DatasetSpec
@@ -114,43 +112,28 @@ def generate_candidates(
     version: str,
     progress: Callable[[Progress], None] | None = None,
 ) -> StageOutput:
+    """Generate the version's candidates with the spec's strategies; one row per answered
+    request. A budget stop keeps every generated row and marks the version budget_stopped;
+    the figures (usage per strategy, failures by reason, attribute coverage) become metadata
+    and the usage ledger lands in the `usage_ledger` table."""
     seeds = _require(wh.stage("seeds", spec.name, version), "seeds", spec.name, version)
-    provider = resolve_provider(spec.provider)
-    requests = plan_requests(spec, seeds)
 
     def report(p: Progress) -> None:
         emit("candidates", p)
         if progress:
             progress(p)
 
-    engine = GenerationEngine(
-        provider,
-        record_model(spec),
-        ResponseCache(wh, spec.name),
-        progress=report,
-        max_failure_rate=spec.generation.max_failure_rate,
-    )
-    run = engine.run(requests)
-    frame = candidate_frame(spec.label_field, spec.text_field, requests, run, provider, engine)
-    wh.replace_version("candidates", spec.name, version, frame)
-    ok = frame.filter(pl.col("status") == "ok")
-    return StageOutput(
-        frame,
-        {
-            "requested": len(requests),
-            "generated_ok": ok.height,
-            "failed": frame.height - ok.height,
-            "failures_by_reason": run.failures_by_reason,
-            "calls": run.calls,
-            "cache_hits": run.cache_hits,
-            "prompt_tokens": run.prompt_tokens,
-            "completion_tokens": run.completion_tokens,
-            "wall_seconds": round(run.wall_seconds, 2),
-            "provider": provider.kind,
-            "model": provider.model,
-            "per_label": _label_counts(ok),
-        },
-    )
+    result = generate_version(spec, wh, version, seeds, progress=report)
+    wh.replace_version("candidates", spec.name, version, result.frame)
+    if result.run.budget_stopped:
+        wh.set_version_status(spec.name, version, "budget_stopped")
+    else:  # a raised budget let a stopped version finish
+        wh.execute(
+            "UPDATE versions SET status = 'running' WHERE dataset = ? AND version = ? "
+            "AND status = 'budget_stopped'",
+            [spec.name, version],
+        )
+    return StageOutput(result.frame, result.figures)
 
 
 # --- curation and gates -----------------------------------------------------------

@@ -1,9 +1,229 @@
-"""The spec's `curation:` section: which filters run, in what order, with what thresholds."""
+"""The spec's `curation:` section: which filters run, in what order, with what thresholds.
+
+Every field has a default, so a spec without a `curation:` section runs the full default
+chain. This module must not import `synth_pipeline.spec` (the spec imports it).
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+FilterName = Literal[
+    "schema_valid",
+    "empty_fields",
+    "degenerate",
+    "length_bounds",
+    "label_not_allowed",
+    "exact_duplicate",
+    "seed_copy",
+    "near_duplicate",
+    "eval_contamination",
+    "pii",
+    "label_agreement",
+]
+
+# Cheap, row-local checks first; set-wise checks on what survives, memorisation and eval
+# overlap before within-candidate near-duplicates (so an overlapping row is reported as
+# such, not as the near-duplicate of another overlapping row); PII after dedup so dedup
+# sees the original text; the classifier judge last.
+DEFAULT_FILTERS: tuple[FilterName, ...] = (
+    "schema_valid",
+    "empty_fields",
+    "degenerate",
+    "length_bounds",
+    "label_not_allowed",
+    "exact_duplicate",
+    "seed_copy",
+    "eval_contamination",
+    "near_duplicate",
+    "pii",
+    "label_agreement",
+)
+
+PiiType = Literal[
+    "email", "phone", "credit_card", "iban", "national_id", "ip_address", "secret_url"
+]
+ALL_PII_TYPES: tuple[PiiType, ...] = (
+    "secret_url",
+    "email",
+    "iban",
+    "credit_card",
+    "national_id",
+    "ip_address",
+    "phone",
+)
+
+# Case-insensitive regular expressions (Rust `regex` syntax, as polars runs them).
+# Anchored at the start of a field where the phrase is only boilerplate there:
+# "I cannot recommend it enough" is a review, "I cannot help with that" is a refusal.
+DEFAULT_BOILERPLATE: tuple[str, ...] = (
+    r"\bas an ai\b",
+    r"\bas a (?:large )?language model\b",
+    r"\bi(?:'m| am) (?:just )?an ai\b",
+    r"^\W*(?:i'm sorry,? but |sorry,? but )?i (?:cannot|can't|can not|am unable to|won't|will not)"
+    r" (?:help|assist|provide|comply|fulfill|create|generate|write|answer|do that)",
+    r"^\W*(?:sure|certainly|of course|absolutely)[,!.]? here(?:'s| is| are)\b",
+    r"^\W*here(?:'s| is| are) (?:a|an|the|some|your) (?:example|sample|review|response|answer"
+    r"|rewritten|revised|new|possible|generated)\b",
+    r"\bi hope this helps\b",
+    r"\bknowledge cutoff\b",
+)
 
 
-class CurationSpec(BaseModel):
+class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class DegenerateSpec(_Strict):
+    """Degenerate model output: repetition loops, boilerplate, wrong script, restated questions."""
+
+    repeated_ngram_size: int = Field(default=3, ge=1, description="Word n-gram size for loops.")
+    max_repeated_ngram_ratio: float = Field(
+        default=0.4,
+        gt=0,
+        le=1,
+        description="Drop a field whose share of repeated word n-grams (1 - unique/total) "
+        "exceeds this.",
+    )
+    min_ngrams: int = Field(
+        default=4, ge=1, description="Fields with fewer n-grams are too short to judge repetition."
+    )
+    boilerplate_patterns: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_BOILERPLATE),
+        description="Case-insensitive regexes (Rust regex syntax) that mark model boilerplate.",
+    )
+    check_script: bool = True
+    min_script_share: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Minimum share of a record's letters written in the seeds' scripts.",
+    )
+    seed_script_min_share: float = Field(
+        default=0.1,
+        gt=0,
+        le=1,
+        description="A script counts as one of the seeds' scripts when it holds this share "
+        "of their letters.",
+    )
+    check_restatement: bool = True
+    restatement_threshold: float = Field(
+        default=0.95,
+        gt=0,
+        le=1,
+        description=(
+            "Instruction datasets: drop when this share of a later field's words already appear "
+            "in an earlier field (the answer restates the question)."
+        ),
+    )
+    restatement_min_tokens: int = Field(
+        default=3, ge=1, description="Shorter answers (e.g. 'Yes') are not judged as restatements."
+    )
+
+    @field_validator("boilerplate_patterns")
+    @classmethod
+    def _compile(cls, patterns: list[str]) -> list[str]:
+        for p in patterns:
+            try:
+                re.compile(p)
+            except re.error as e:
+                raise ValueError(f"boilerplate pattern {p!r} is not a valid regex: {e}") from e
+        return patterns
+
+
+class DedupSpec(_Strict):
+    """Near-duplicate detection: MinHash LSH (rensa) candidates, verified by exact Jaccard."""
+
+    near_duplicate_threshold: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="Word-shingle Jaccard at which two candidates are near-duplicates.",
+    )
+    seed_near_copy_threshold: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="Jaccard at which a candidate is a near-copy of a seed.",
+    )
+    shingle_size: int = Field(
+        default=1, ge=1, le=5, description="Word n-gram size of shingles; 1 suits short texts."
+    )
+    num_perm: int = Field(default=192, ge=16, le=1024, description="MinHash permutations.")
+    seed: int = Field(default=42, ge=0)
+
+
+class ContaminationSpec(_Strict):
+    """Overlap with the real holdout (and any extra eval frames)."""
+
+    near_duplicate_threshold: float = Field(
+        default=0.7,
+        gt=0,
+        le=1,
+        description="Jaccard with any eval record that counts as contamination.",
+    )
+    ngram_run: int | None = Field(
+        default=8,
+        ge=3,
+        description="Shared run of this many consecutive words with an eval record; null disables.",
+    )
+
+
+class PiiSpec(_Strict):
+    mode: Literal["redact", "drop"] = "redact"
+    types: list[PiiType] = Field(default_factory=lambda: list(ALL_PII_TYPES))
+
+
+class JudgeSpec(_Strict):
+    """Label agreement: a TF-IDF + logistic-regression classifier trained on the seeds.
+
+    Off by default: with few seeds and candidates from a small model the classifier is
+    noisy, and a strict margin would throw away good rows. When enabled, the default margin
+    is lenient: a row is dropped only when the classifier prefers another label by more than
+    `max_margin` in probability.
+    """
+
+    enabled: bool = False
+    max_margin: float = Field(default=0.5, ge=0, le=1)
+    min_seeds_per_label: int = Field(default=2, ge=1)
+
+
+class GatesSpec(_Strict):
+    """Thresholds of the blocking quality suite (row count and lengths come from `quality:`)."""
+
+    length_mostly: float = Field(
+        default=0.95,
+        gt=0,
+        le=1,
+        description="Share of rows whose text length must be within bounds.",
+    )
+    label_share_tolerance: float = Field(
+        default=0.5,
+        ge=0,
+        description="Each label's share may differ from uniform by this fraction of the "
+        "uniform share.",
+    )
+    max_near_duplicate_rate: float = Field(default=0.05, ge=0, le=1)
+
+
+class CurationSpec(_Strict):
+    filters: list[FilterName] = Field(
+        default_factory=lambda: list(DEFAULT_FILTERS), description="Filters to run, in order."
+    )
+    degenerate: DegenerateSpec = Field(default_factory=DegenerateSpec)
+    dedup: DedupSpec = Field(default_factory=DedupSpec)
+    contamination: ContaminationSpec = Field(default_factory=ContaminationSpec)
+    pii: PiiSpec = Field(default_factory=PiiSpec)
+    judge: JudgeSpec = Field(default_factory=JudgeSpec)
+    gates: GatesSpec = Field(default_factory=GatesSpec)
+
+    @field_validator("filters")
+    @classmethod
+    def _unique(cls, filters: list[str]) -> list[str]:
+        dupes = sorted({f for f in filters if filters.count(f) > 1})
+        if dupes:
+            raise ValueError(f"curation.filters: each filter may appear once; repeated: {dupes}")
+        return filters

@@ -1,15 +1,36 @@
-"""The async generation engine: cache lookup, adaptive concurrency, retries, progress.
+"""The async generation engine: cache lookup, adaptive concurrency, retries, budgets, progress.
 
 One code path for every provider: the `openai` client pointed at the provider's
 base URL, wrapped by instructor in JSON-schema mode.
+
+Faults and what becomes of them:
+
+- 429, 408, 409, 5xx, timeouts, connection errors: transient. The limiter halves
+  (AIMD), a Retry-After (or retry-after-ms) header pauses every new request, and
+  the request is retried with exponential back-off up to `max_retries`. If it
+  still fails it is recorded with its reason but not cached: a re-run tries again.
+- 401, 403, 404: configuration errors (key, model, URL). The run stops at once
+  with a clear error; every other request would fail the same way.
+- Truncated output (finish_reason "length"), schema-invalid output after the
+  instructor re-asks, refusals, a 400/422 on the request: answers. Recorded with
+  their reason, counted and cached: the same request gives the same answer.
+
+The run stops with `GenerationError` only when the failure rate passes the
+spec's limit; a budget stops it cleanly (requests left are "not_run").
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
+import logging
+import queue
+import random
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,19 +39,26 @@ import instructor
 import openai
 import polars as pl
 from pydantic import BaseModel, ValidationError
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from synth_pipeline.generation.cache import CallOutcome, ResponseCache, cache_key
+from synth_pipeline.generation.ledger import Budget, Spend, StrategyUsage, UsageLedger
 from synth_pipeline.generation.limiter import AdaptiveLimiter
 from synth_pipeline.generation.planner import GenerationRequest
 from synth_pipeline.generation.prompts import messages_hash
 from synth_pipeline.generation.providers import ResolvedProvider
+from synth_pipeline.spec import DEFAULT_REFUSAL_MARKERS, BudgetSpec
 
-REFUSAL_MARKERS = ("i'm sorry, but i can't", "i cannot help with", "i can't assist", "as an ai")
+log = logging.getLogger(__name__)
+
+ModelResolver = Callable[[GenerationRequest], type[BaseModel]]
 
 
 class GenerationError(RuntimeError):
-    pass
+    """The run stopped: failure rate over the spec's limit, or a provider configuration error."""
+
+    def __init__(self, message: str, reason: str = "failure_rate"):
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass
@@ -41,10 +69,13 @@ class Progress:
     cache_hits: int
     elapsed: float
     limit: float
+    calls: int = 0
+    stopped: str | None = None
 
     @property
     def rate(self) -> float:
-        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+        new = self.done - self.cache_hits
+        return new / self.elapsed if self.elapsed > 0 and new > 0 else 0.0
 
     @property
     def eta_seconds(self) -> float | None:
@@ -52,43 +83,79 @@ class Progress:
 
     def describe(self) -> str:
         eta = f"{self.eta_seconds:.0f}s" if self.eta_seconds is not None else "?"
+        stopped = f", stopped: {self.stopped}" if self.stopped else ""
         return (
             f"generated {self.done}/{self.total} ({self.rate:.2f}/s, ETA {eta}), "
-            f"failures {self.failed}, cache hits {self.cache_hits}, concurrency {self.limit:.1f}"
+            f"failures {self.failed}, cache hits {self.cache_hits}, calls {self.calls}, "
+            f"concurrency {self.limit:.1f}{stopped}"
         )
 
 
 @dataclass
 class GenerationRun:
-    outcomes: list[CallOutcome]
+    outcomes: list[CallOutcome]  # one per request, in request order
     calls: int
     cache_hits: int
     failures_by_reason: dict[str, int]
     wall_seconds: float
     limiter_history: list[tuple[float, float]] = field(default_factory=list)
+    per_strategy: dict[str, StrategyUsage] = field(default_factory=dict)
+    stop_reason: str | None = None  # "max_calls", "max_tokens", "max_cost"
+    limiter_decreases: int = 0
+    limiter_pauses: int = 0
+
+    @property
+    def budget_stopped(self) -> bool:
+        return self.stop_reason is not None and self.not_run > 0
+
+    @property
+    def not_run(self) -> int:
+        return sum(u.not_run for u in self.per_strategy.values())
 
     @property
     def prompt_tokens(self) -> int:
-        return sum(o.prompt_tokens for o in self.outcomes if not o.from_cache)
+        return sum(u.spend.prompt_tokens for u in self.per_strategy.values())
 
     @property
     def completion_tokens(self) -> int:
-        return sum(o.completion_tokens for o in self.outcomes if not o.from_cache)
+        return sum(u.spend.completion_tokens for u in self.per_strategy.values())
+
+    @property
+    def cost(self) -> float:
+        return sum(u.spend.cost for u in self.per_strategy.values())
+
+    @property
+    def limiter_min(self) -> float:
+        return min((v for _, v in self.limiter_history), default=0.0)
+
+    @property
+    def limiter_final(self) -> float:
+        return self.limiter_history[-1][1] if self.limiter_history else 0.0
 
 
-class _Transient(Exception):
-    """A fault worth retrying: rate limit, server error, timeout, connection."""
+@dataclass
+class _Fault:
+    """A transient transport fault: retried, never cached."""
 
-    def __init__(self, reason: str, retry_after: float | None, cause: Exception):
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-        self.cause = cause
+    reason: str
+    retry_after: float | None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class _Calls:
+    n = 0
+
+
+# The HTTP-request counter of the request being processed (set per asyncio task).
+_current_calls: contextvars.ContextVar[_Calls | None] = contextvars.ContextVar(
+    "synth_generation_calls", default=None
+)
 
 
 def _root_api_error(e: BaseException) -> BaseException:
     """instructor wraps transport errors; find the openai error underneath."""
-    seen = e
+    seen: BaseException | None = e
     while seen is not None:
         if isinstance(seen, openai.APIError):
             return seen
@@ -98,139 +165,298 @@ def _root_api_error(e: BaseException) -> BaseException:
 
 def _retry_after(e: BaseException) -> float | None:
     response = getattr(e, "response", None)
-    if response is None:
+    headers = getattr(response, "headers", None)
+    if headers is None:
         return None
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
-
-
-def classify_transport(e: BaseException) -> tuple[str, bool] | None:
-    """(reason, transient) for transport errors, None for anything else."""
-    root = _root_api_error(e)
-    if isinstance(root, openai.RateLimitError):
-        return "rate_limited", True
-    if isinstance(root, openai.APITimeoutError):
-        return "timeout", True
-    if isinstance(root, openai.APIConnectionError):
-        return "connection_error", True
-    if isinstance(root, openai.APIStatusError):
-        if root.status_code >= 500:
-            return f"server_error_{root.status_code}", True
-        return f"client_error_{root.status_code}", False
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value) / scale)
+        except ValueError:
+            continue  # an HTTP date: fall back to our own back-off
     return None
 
 
-def _wait(state: Any) -> float:
-    exc = state.outcome.exception() if state.outcome else None
-    if isinstance(exc, _Transient) and exc.retry_after is not None:
-        return min(exc.retry_after, 60.0)
-    return wait_exponential_jitter(initial=0.5, max=20.0)(state)
+TRANSIENT_STATUS = {408, 409, 429}
+FATAL_STATUS = {401, 403, 404}
 
 
-class _CacheWriter:
-    """Writes answers as they arrive, batching whatever queued up while the last write ran."""
+def classify_transport(e: BaseException) -> tuple[str, str] | None:
+    """(reason, kind) for transport errors, kind in transient/fatal/answer; None otherwise."""
+    root = _root_api_error(e)
+    if isinstance(root, openai.APITimeoutError):
+        return "timeout", "transient"
+    if isinstance(root, openai.APIConnectionError):
+        return "connection_error", "transient"
+    if isinstance(root, openai.APIStatusError):
+        code = root.status_code
+        if code == 429:
+            return "rate_limited", "transient"
+        if code >= 500:
+            return f"server_error_{code}", "transient"
+        if code in TRANSIENT_STATUS:
+            return f"client_error_{code}", "transient"
+        if code in FATAL_STATUS:
+            return f"client_error_{code}", "fatal"
+        return f"client_error_{code}", "answer"
+    return None
 
-    def __init__(self, cache: ResponseCache, identity: dict[str, str]):
+
+def _usage(obj: Any) -> tuple[int, int]:
+    if obj is None:
+        return 0, 0
+    return (getattr(obj, "prompt_tokens", 0) or 0, getattr(obj, "completion_tokens", 0) or 0)
+
+
+def _message(completion: Any) -> Any:
+    choices = getattr(completion, "choices", None)
+    return choices[0].message if choices else None
+
+
+def _content(completion: Any) -> str | None:
+    message = _message(completion)
+    return getattr(message, "content", None) if message is not None else None
+
+
+class _Writer:
+    """A background thread writing answers and their spend as they arrive.
+
+    Opening a DuckDB file costs about 15 ms of CPU, a write on an open connection
+    about 5, so the writer keeps its connection for at most `hold_seconds`, then
+    closes it for at least `gap_seconds` so another process (the CLI) gets its turn
+    at the file. Answers arriving during a gap are written when it ends: a kill
+    loses at most those (their keys are simply requested again).
+    """
+
+    def __init__(
+        self,
+        cache: ResponseCache,
+        identity: dict[str, str],
+        ledger: UsageLedger | None,
+        hold_seconds: float = 2.0,
+        gap_seconds: float = 0.5,
+    ):
         self.cache = cache
         self.identity = identity
-        self.queue: asyncio.Queue[CallOutcome | None] = asyncio.Queue()
-        self.task: asyncio.Task[None] | None = None
+        self.ledger = ledger
+        self.hold_seconds = hold_seconds
+        self.gap_seconds = gap_seconds
+        self.queue: queue.SimpleQueue[tuple[str, CallOutcome, Spend] | None] = queue.SimpleQueue()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="generation-cache-writer")
+        self._session: contextlib.ExitStack | None = None
+        self._conn: Any = None
+        self._opened_at = 0.0
+        self._closed_at = -1e9
 
     def start(self) -> None:
-        self.task = asyncio.create_task(self._run())
+        self._thread.start()
 
-    async def _run(self) -> None:
-        while True:
-            item = await self.queue.get()
-            batch = [item]
-            while not self.queue.empty():
-                batch.append(self.queue.get_nowait())
-            outcomes = [o for o in batch if o is not None]
-            if outcomes:
-                await asyncio.to_thread(self._write, outcomes)
-            if None in batch:
-                return
+    def put(self, item: tuple[str, CallOutcome, Spend]) -> None:
+        self.queue.put(item)
 
-    def _write(self, outcomes: list[CallOutcome]) -> None:
-        for o in outcomes:
-            self.cache.store(o, self.identity)
+    def _open(self) -> None:
+        wait = self._closed_at + self.gap_seconds - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        self._session = contextlib.ExitStack()
+        self._conn = self._session.enter_context(self.cache.warehouse.connect())
+        self._opened_at = time.monotonic()
+
+    def _close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+            self._conn = None
+            self._closed_at = time.monotonic()
+
+    def _run(self) -> None:
+        try:
+            done = False
+            while not done:
+                try:
+                    item = self.queue.get(timeout=0.1)
+                except queue.Empty:
+                    if self._session and time.monotonic() - self._opened_at > self.hold_seconds:
+                        self._close()
+                    continue
+                if self._session is None and item is not None:
+                    self._open()  # may wait out the gap: drain what arrived meanwhile
+                batch = [item]
+                while True:
+                    try:
+                        batch.append(self.queue.get_nowait())
+                    except queue.Empty:
+                        break
+                done = None in batch
+                items = [i for i in batch if i is not None]
+                if items:
+                    if self._session is None:
+                        self._open()
+                    self._write(items)
+                if self._session and time.monotonic() - self._opened_at > self.hold_seconds:
+                    self._close()
+        except BaseException as e:  # noqa: BLE001 - surfaced by close()
+            self.error = e
+        finally:
+            self._close()
+
+    def _write(self, items: list[tuple[str, CallOutcome, Spend]]) -> None:
+        deltas: dict[str, Spend] = {}
+        for strategy, _, spend in items:
+            deltas.setdefault(strategy, Spend()).add(spend)
+        ledger = self.ledger
+        also = (lambda conn: ledger.add_spend(conn, deltas)) if ledger is not None else None
+        self.cache.store_many([o for _, o, _ in items], self.identity, also=also, conn=self._conn)
 
     async def close(self) -> None:
-        await self.queue.put(None)
-        if self.task:
-            await self.task
+        self.queue.put(None)
+        await asyncio.to_thread(self._thread.join)
+        if self.error is not None:
+            raise GenerationError(f"writing the generation cache failed: {self.error}")
 
 
-def _refusal(text: str) -> bool:
-    lowered = text.strip().lower()
-    return any(lowered.startswith(m) for m in REFUSAL_MARKERS)
+class _RunState:
+    def __init__(self, total: int, cache_hits: int, failed: int, start: float):
+        self.total = total
+        self.cache_hits = cache_hits
+        self.done = cache_hits
+        self.failed = failed
+        self.attempted = 0
+        self.start = start
+        self.stop_reason: str | None = None
+        self.settled = asyncio.Event()  # replaced each time a reservation settles
+
+    def notify_settled(self) -> None:
+        self.settled.set()
+        self.settled = asyncio.Event()
 
 
 class GenerationEngine:
     def __init__(
         self,
         provider: ResolvedProvider,
-        response_model: type[BaseModel],
+        response_model: type[BaseModel] | ModelResolver,
         cache: ResponseCache,
         *,
         progress: Callable[[Progress], None] | None = None,
         progress_interval: float = 3.0,
         max_failure_rate: float = 1.0,
         min_calls_before_abort: int = 20,
+        budget: BudgetSpec | None = None,
+        ledger: UsageLedger | None = None,
+        refusal_markers: list[str] | None = None,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 20.0,
+        limiter_cooldown: float = 1.0,
     ):
         self.provider = provider
-        self.response_model = response_model
+        if isinstance(response_model, type) and issubclass(response_model, BaseModel):
+            fixed = response_model
+            self._model_for: ModelResolver = lambda _r: fixed
+        else:
+            self._model_for = response_model  # type: ignore[assignment]
         self.cache = cache
         self.progress = progress
         self.progress_interval = progress_interval
         self.max_failure_rate = max_failure_rate
         self.min_calls_before_abort = min_calls_before_abort
-        self.schema = response_model.model_json_schema()
-        self.http_calls = 0  # requests sent, retries included
+        self.budget_spec = budget
+        self.ledger = ledger
+        markers = DEFAULT_REFUSAL_MARKERS if refusal_markers is None else refusal_markers
+        self.refusal_markers = tuple(m.lower() for m in markers)
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.limiter_cooldown = limiter_cooldown
+        self._schemas: dict[type[BaseModel], dict[str, Any]] = {}
+        self.http_calls = 0  # HTTP requests sent this run, retries and re-asks included
+        self.limiter: AdaptiveLimiter | None = None
+
+    # --- keys ----------------------------------------------------------------------
+
+    def schema_for(self, request: GenerationRequest) -> dict[str, Any]:
+        model = self._model_for(request)
+        if model not in self._schemas:
+            self._schemas[model] = {"name": model.__name__, "schema": model.model_json_schema()}
+        return self._schemas[model]
 
     def key_for(self, request: GenerationRequest) -> str:
         return cache_key(
             self.provider.identity,
             request.message_list,
-            self.schema,
+            self.schema_for(request),
             self.request_params(request),
             request.sample_index,
+            request.strategy,
         )
 
     def request_params(self, request: GenerationRequest) -> dict[str, Any]:
         # A distinct sampling seed per sample index: same prompt, different records.
-        return {**self.provider.params, "seed": request.sample_index}
+        return {**self.provider.params, "seed": self.provider.sampling_seed(request.sample_index)}
+
+    # --- run -----------------------------------------------------------------------
 
     def run(self, requests: list[GenerationRequest]) -> GenerationRun:
         return asyncio.run(self.arun(requests))
 
     async def arun(self, requests: list[GenerationRequest]) -> GenerationRun:
+        # instructor logs every failed attempt at ERROR; the engine records them as reasons.
+        quiet = logging.getLogger("instructor")
+        level = quiet.level
+        quiet.setLevel(logging.CRITICAL)
+        try:
+            return await self._arun(requests)
+        finally:
+            quiet.setLevel(level)
+
+    async def _arun(self, requests: list[GenerationRequest]) -> GenerationRun:
         start = time.monotonic()
         keys = [self.key_for(r) for r in requests]
-        cached = self.cache.lookup(sorted(set(keys)))
+        first: dict[str, GenerationRequest] = {}
+        for k, r in zip(keys, requests, strict=True):
+            first.setdefault(k, r)  # identical keys in one plan are one call
+        cached = self.cache.lookup(list(first))
         outcomes: dict[str, CallOutcome] = dict(cached)
-        todo = [(k, r) for k, r in zip(keys, requests, strict=True) if k not in cached]
-        # Identical keys in one plan are one call.
-        unique_todo = list({k: r for k, r in todo}.items())
-        total = len(set(keys))
-        state = {"done": len(cached), "failed": sum(o.status != "ok" for o in cached.values())}
-        limiter = AdaptiveLimiter(self.provider.concurrency)
-        writer = _CacheWriter(self.cache, self.provider.identity)
+        stats: dict[str, StrategyUsage] = {}
+        for k, r in first.items():
+            u = stats.setdefault(r.strategy, StrategyUsage())
+            u.requests += 1
+            if k in cached:
+                u.cache_hits += 1
+                u.count(cached[k].status, cached[k].error)
+        todo = deque((k, r) for k, r in first.items() if k not in cached)
+        state = _RunState(
+            total=len(first),
+            cache_hits=len(cached),
+            failed=sum(o.status != "ok" for o in cached.values()),
+            start=start,
+        )
+        limiter = AdaptiveLimiter(self.provider.concurrency, cooldown_seconds=self.limiter_cooldown)
+        self.limiter = limiter
         self.http_calls = 0
+        spent_before = Spend()
+        if self.ledger is not None:
+            spent_before = self.ledger.start_run(list(stats))
+        cost_capped = self.budget_spec is not None and self.budget_spec.max_cost is not None
+        if cost_capped and todo and not self.provider.priced:
+            raise GenerationError(
+                f"generation.budget.max_cost is set but provider.prices has no price for "
+                f"model {self.provider.model!r}: add one, or remove max_cost"
+            )
+        budget = Budget(self.budget_spec, spent_before, self.provider.cost)
 
         def snapshot() -> Progress:
             return Progress(
-                done=state["done"],
-                total=total,
-                failed=state["failed"],
-                cache_hits=len(cached),
+                done=state.done,
+                total=state.total,
+                failed=state.failed,
+                cache_hits=state.cache_hits,
                 elapsed=time.monotonic() - start,
                 limit=limiter.limit,
+                calls=self.http_calls,
+                stopped=state.stop_reason,
             )
 
         async def ticker() -> None:
@@ -239,177 +465,345 @@ class GenerationEngine:
                 if self.progress:
                     self.progress(snapshot())
 
-        client = None
-        if unique_todo:
-            raw_client = openai.AsyncOpenAI(
-                base_url=self.provider.endpoint(),
-                api_key=self.provider.api_key(),
-                max_retries=0,  # retries are ours, so Retry-After and the limiter see every fault
-                timeout=self.provider.timeout_seconds,
-            )
-            client = instructor.from_openai(raw_client, mode=instructor.Mode.JSON_SCHEMA)
+        client = self._client() if todo else None
+        writer = _Writer(self.cache, self.provider.identity, self.ledger)
 
-        async def one(key: str, request: GenerationRequest) -> None:
-            assert client is not None
-            async with limiter:
-                outcome = await self._call(client, key, request, limiter)
+        def record(key: str, request: GenerationRequest, outcome: CallOutcome) -> None:
             outcomes[key] = outcome
-            state["done"] += 1
-            state["failed"] += outcome.status != "ok"
-            await writer.queue.put(outcome)
-            attempted = state["done"] - len(cached)
+            u = stats[request.strategy]
+            u.count(outcome.status, outcome.error)
+            spend = Spend(
+                outcome.calls,
+                outcome.prompt_tokens,
+                outcome.completion_tokens,
+                self.provider.cost(outcome.prompt_tokens, outcome.completion_tokens),
+            )
+            u.spend.add(spend)
+            u.busy_seconds += outcome.latency_seconds
+            u.last_end = time.monotonic()
+            writer.put((request.strategy, outcome, spend))
+            if outcome.status == "not_run":
+                return
+            state.done += 1
+            state.attempted += 1
+            state.failed += outcome.status != "ok"
             if (
-                attempted >= self.min_calls_before_abort
-                and state["failed"] / max(1, state["done"]) > self.max_failure_rate
+                state.attempted >= self.min_calls_before_abort
+                and state.failed / max(1, state.done) > self.max_failure_rate
             ):
                 raise GenerationError(
-                    f"generation failure rate {state['failed']}/{state['done']} exceeds the "
-                    f"spec's limit of {self.max_failure_rate:.0%}; failures so far: "
+                    f"generation failure rate {state.failed}/{state.done} exceeds the spec's "
+                    f"limit of {self.max_failure_rate:.0%}; failures so far: "
                     f"{_count_reasons(outcomes.values())}"
                 )
 
+        async def worker() -> None:
+            assert client is not None
+            while todo and state.stop_reason is None:
+                key, request = todo.popleft()
+                u = stats[request.strategy]
+                if u.first_start is None:
+                    u.first_start = time.monotonic()
+                outcome = await self._process(client, key, request, limiter, budget, state)
+                record(key, request, outcome)
+
         writer.start()
         tick = asyncio.create_task(ticker())
+        stop_reason_on_exit: str | None = None
         try:
-            async with asyncio.TaskGroup() as tg:
-                for key, request in unique_todo:
-                    tg.create_task(one(key, request))
+            if todo:
+                # More workers than slots: a request sleeping before a retry holds a worker,
+                # not a slot. The limiter caps what is on the wire.
+                n_workers = min(len(todo), 2 * self.provider.concurrency)
+                async with asyncio.TaskGroup() as tg:
+                    for _ in range(n_workers):
+                        tg.create_task(worker())
         except* GenerationError as eg:
+            stop_reason_on_exit = eg.exceptions[0].reason  # type: ignore[attr-defined]
             raise eg.exceptions[0] from None
         finally:
             tick.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await tick
+            # Whatever the budget left unstarted is recorded as not run.
+            while todo:
+                key, request = todo.popleft()
+                record(key, request, self._not_run(key))
             await writer.close()
             if client is not None:
                 await client.client.close()
+            if self.ledger is not None and stop_reason_on_exit is not None:
+                self.ledger.finish(
+                    stats, time.monotonic() - start, stop_reason_on_exit, budget_stopped=False
+                )
         if self.progress:
             self.progress(snapshot())
 
         ordered = [outcomes[k] for k in keys]
-        failures = _count_reasons(ordered)
+        answered = [o for k, o in outcomes.items() if o.status != "not_run"]
+        failures = _count_reasons(answered)
         failed = sum(failures.values())
-        if ordered and failed / len(ordered) > self.max_failure_rate:
-            raise GenerationError(
-                f"generation failure rate {failed}/{len(ordered)} exceeds the spec's limit of "
-                f"{self.max_failure_rate:.0%}; failures: {failures}"
-            )
-        return GenerationRun(
+        run = GenerationRun(
             outcomes=ordered,
             calls=self.http_calls,
             cache_hits=len(cached),
             failures_by_reason=failures,
             wall_seconds=time.monotonic() - start,
-            limiter_history=limiter.history,
+            limiter_history=list(limiter.history),
+            per_strategy=stats,
+            stop_reason=state.stop_reason,
+            limiter_decreases=limiter.decreases,
+            limiter_pauses=limiter.pauses,
         )
-
-    async def _call(
-        self, client: Any, key: str, request: GenerationRequest, limiter: AdaptiveLimiter
-    ) -> CallOutcome:
-        params = self.request_params(request)
-        started = time.monotonic()
-
-        async def attempt() -> CallOutcome:
-            self.http_calls += 1
-            try:
-                obj, completion = await client.chat.completions.create_with_completion(
-                    model=self.provider.model,
-                    response_model=self.response_model,
-                    messages=request.message_list,
-                    max_retries=1,  # one instructor re-ask on a validation error
-                    timeout=self.provider.timeout_seconds,
-                    **params,
-                )
-            except Exception as e:  # noqa: BLE001 - every fault becomes a recorded reason
-                transport = classify_transport(e)
-                if transport is not None:
-                    reason, transient = transport
-                    if transient:
-                        limiter.on_throttle()
-                        raise _Transient(reason, _retry_after(_root_api_error(e)), e) from e
-                    return self._failed(key, reason, e, started)
-                return self._failed(key, _answer_failure_reason(e), e, started)
-            limiter.on_success()
-            usage = getattr(completion, "usage", None)
-            raw = completion.choices[0].message.content if completion.choices else None
-            status, error = "ok", None
-            if raw and _refusal(raw):
-                status, error = "failed", "refusal"
-            return CallOutcome(
-                key=key,
-                status=status,
-                error=error,
-                response=obj.model_dump(mode="json") if status == "ok" else None,
-                raw=raw,
-                prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-                completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
-                latency_seconds=time.monotonic() - started,
+        too_many = answered and failed / len(answered) > self.max_failure_rate
+        if self.ledger is not None:
+            self.ledger.finish(
+                stats,
+                run.wall_seconds,
+                "failure_rate" if too_many else run.stop_reason,
+                run.budget_stopped,
             )
+        if too_many:
+            raise GenerationError(
+                f"generation failure rate {failed}/{len(answered)} exceeds the spec's limit of "
+                f"{self.max_failure_rate:.0%}; failures: {failures}"
+            )
+        return run
 
+    # --- one request ---------------------------------------------------------------
+
+    def _client(self) -> Any:
+        async def count_request(_request: Any) -> None:
+            self.http_calls += 1
+            counter = _current_calls.get()
+            if counter is not None:
+                counter.n += 1
+
+        raw_client = openai.AsyncOpenAI(
+            base_url=self.provider.endpoint(),
+            api_key=self.provider.api_key(),
+            max_retries=0,  # retries are ours, so Retry-After and the limiter see every fault
+            timeout=self.provider.timeout_seconds,
+            http_client=openai.DefaultAsyncHttpxClient(
+                timeout=self.provider.timeout_seconds,
+                event_hooks={"request": [count_request]},
+            ),
+        )
+        return instructor.from_openai(raw_client, mode=instructor.Mode.JSON_SCHEMA)
+
+    def _worst_case(self, request: GenerationRequest) -> tuple[int, int, int]:
+        """(calls, prompt tokens, completion tokens) one attempt may use, re-asks included."""
+        chars = sum(len(m.get("content", "")) for m in request.message_list)
+        prompt = chars // 3 + 16 * len(request.messages) + 16
+        max_tokens = int(self.provider.params.get("max_tokens") or 0)
+        reasks = self.provider.validation_reasks
+        # A re-ask resends the conversation plus the bad reply and the error.
+        prompt_total = sum(prompt + i * (max_tokens + 200) for i in range(reasks + 1))
+        return reasks + 1, prompt_total, max_tokens * (reasks + 1)
+
+    def _backoff(self, attempt: int) -> float:
+        base = min(self.backoff_max, self.backoff_initial * 2**attempt)
+        return base * random.uniform(0.5, 1.0)
+
+    async def _process(
+        self,
+        client: Any,
+        key: str,
+        request: GenerationRequest,
+        limiter: AdaptiveLimiter,
+        budget: Budget,
+        state: _RunState,
+    ) -> CallOutcome:
+        counter = _Calls()
+        token = _current_calls.set(counter)
+        started = time.monotonic()
+        worst = self._worst_case(request)
+        last_fault: _Fault | None = None
+        pt_total = ct_total = 0
         try:
-            async for retry in AsyncRetrying(
-                retry=retry_if_exception(lambda e: isinstance(e, _Transient)),
-                stop=stop_after_attempt(self.provider.max_retries + 1),
-                wait=_wait,
-                reraise=True,
-            ):
-                with retry:
-                    return await attempt()
-        except _Transient as e:
+            for attempt in range(self.provider.max_retries + 1):
+                await limiter.acquire()
+                try:
+                    if state.stop_reason is not None:
+                        return self._not_run(key, counter.n, pt_total, ct_total, started)
+                    reservation = budget.reserve(*worst)
+                    while isinstance(reservation, str):
+                        if budget.reserved.calls <= 0 or state.stop_reason is not None:
+                            # Refused with nothing in flight that could give budget back.
+                            state.stop_reason = state.stop_reason or reservation
+                            return self._not_run(key, counter.n, pt_total, ct_total, started)
+                        await state.settled.wait()  # in-flight requests may use less
+                        reservation = budget.reserve(*worst)
+                    calls_before = counter.n
+                    result: CallOutcome | _Fault | None = None
+                    try:
+                        result = await self._attempt(client, key, request, started)
+                    finally:
+                        pt, ct = (
+                            (result.prompt_tokens, result.completion_tokens) if result else (0, 0)
+                        )
+                        budget.settle(
+                            reservation,
+                            Spend(counter.n - calls_before, pt, ct, self.provider.cost(pt, ct)),
+                        )
+                        state.notify_settled()
+                finally:
+                    await limiter.release()
+                pt_total += result.prompt_tokens
+                ct_total += result.completion_tokens
+                if isinstance(result, CallOutcome):
+                    limiter.on_success()
+                    result.calls = counter.n
+                    result.prompt_tokens, result.completion_tokens = pt_total, ct_total
+                    return result
+                last_fault = result
+                limiter.on_throttle()
+                if result.retry_after is not None:
+                    limiter.pause(result.retry_after)
+                if attempt < self.provider.max_retries:
+                    await asyncio.sleep(
+                        result.retry_after
+                        if result.retry_after is not None
+                        else self._backoff(attempt)
+                    )
+            assert last_fault is not None
             return CallOutcome(
                 key=key,
                 status="failed",
-                error=e.reason,
+                error=last_fault.reason,
                 response=None,
                 raw=None,
+                prompt_tokens=pt_total,
+                completion_tokens=ct_total,
                 latency_seconds=time.monotonic() - started,
                 transient=True,
+                calls=counter.n,
             )
-        raise AssertionError("unreachable")
+        finally:
+            _current_calls.reset(token)
+
+    async def _attempt(
+        self, client: Any, key: str, request: GenerationRequest, started: float
+    ) -> CallOutcome | _Fault:
+        model = self._model_for(request)
+        try:
+            obj, completion = await client.chat.completions.create_with_completion(
+                model=self.provider.model,
+                response_model=model,
+                messages=request.message_list,
+                max_retries=self.provider.validation_reasks,  # instructor re-asks
+                timeout=self.provider.timeout_seconds,
+                **self.request_params(request),
+            )
+        except Exception as e:  # noqa: BLE001 - every fault becomes a recorded reason
+            return self._failure(key, e, started)
+        total = getattr(obj, "_total_usage", None) or getattr(completion, "usage", None)
+        pt, ct = _usage(total)
+        raw = _content(completion)
+        response = obj.model_dump(mode="json")
+        if self._is_refusal(completion, response):
+            return CallOutcome(
+                key, "failed", "refusal", None, raw, pt, ct, time.monotonic() - started
+            )
+        return CallOutcome(key, "ok", None, response, raw, pt, ct, time.monotonic() - started)
+
+    def _failure(self, key: str, e: Exception, started: float) -> CallOutcome | _Fault:
+        transport = classify_transport(e)
+        total_usage = getattr(e, "total_usage", None)
+        completion = getattr(e, "last_completion", None)
+        pt, ct = (
+            _usage(total_usage)
+            if total_usage is not None
+            else _usage(getattr(completion, "usage", None))
+        )
+        if transport is not None:
+            reason, kind = transport
+            if kind == "transient":
+                return _Fault(reason, _retry_after(_root_api_error(e)), pt, ct)
+            if kind == "fatal":
+                p = self.provider
+                raise GenerationError(
+                    f"provider {p.kind!r} (model {p.model!r}) refused the request with "
+                    f"{reason.removeprefix('client_error_')}: check the model name, the base URL "
+                    f"and the API key in ${p.api_key_env or '(none)'}",
+                    reason="provider_error",
+                ) from None
+            return CallOutcome(
+                key, "failed", reason, None, None, pt, ct, time.monotonic() - started
+            )
+        reason = _answer_failure_reason(e)
+        raw = _content(completion)
+        if reason is None:
+            # Not an answer we understand (a bug, an unexpected library error): record it,
+            # never cache it, so a fixed re-run tries again.
+            log.warning("generation request failed unexpectedly: %s: %s", type(e).__name__, e)
+            return CallOutcome(
+                key, "failed", f"error_{type(e).__name__}", None, raw, pt, ct,
+                time.monotonic() - started, transient=True,
+            )  # fmt: skip
+        if reason == "schema_invalid" and self._is_refusal(completion, None):
+            reason = "refusal"
+        return CallOutcome(key, "failed", reason, None, raw, pt, ct, time.monotonic() - started)
+
+    def _is_refusal(self, completion: Any, response: dict[str, Any] | None) -> bool:
+        message = _message(completion)
+        if message is not None and getattr(message, "refusal", None):
+            return True
+        texts: list[str] = []
+        if response is not None:
+            texts = [v for v in response.values() if isinstance(v, str)]
+        elif (raw := _content(completion)) is not None:
+            texts = [raw]
+        return any(t.strip().lower().startswith(self.refusal_markers) for t in texts)
 
     @staticmethod
-    def _failed(key: str, reason: str, e: Exception, started: float) -> CallOutcome:
-        completion = getattr(e, "last_completion", None)
-        raw = None
-        pt = ct = 0
-        if completion is not None and getattr(completion, "choices", None):
-            raw = completion.choices[0].message.content
-            usage = getattr(completion, "usage", None)
-            pt = getattr(usage, "prompt_tokens", 0) or 0
-            ct = getattr(usage, "completion_tokens", 0) or 0
+    def _not_run(
+        key: str, calls: int = 0, pt: int = 0, ct: int = 0, started: float | None = None
+    ) -> CallOutcome:
         return CallOutcome(
             key=key,
-            status="failed",
-            error=reason,
+            status="not_run",
+            error="budget",
             response=None,
-            raw=raw,
+            raw=None,
             prompt_tokens=pt,
             completion_tokens=ct,
-            latency_seconds=time.monotonic() - started,
+            latency_seconds=time.monotonic() - started if started is not None else 0.0,
+            transient=True,
+            calls=calls,
         )
 
 
-def _answer_failure_reason(e: BaseException) -> str:
+def _answer_failure_reason(e: BaseException) -> str | None:
     seen: BaseException | None = e
     while seen is not None:
         name = type(seen).__name__
         if name == "IncompleteOutputException":
             return "truncated"
-        if isinstance(seen, ValidationError | json.JSONDecodeError):
+        if name in ("InstructorRetryException", "ResponseParsingError") or isinstance(
+            seen, ValidationError | json.JSONDecodeError
+        ):
             return "schema_invalid"
         seen = seen.__cause__
-    text = str(e).lower()
-    if "length" in text and "finish" in text:
-        return "truncated"
-    return "schema_invalid"
+    return None
 
 
 def _count_reasons(outcomes: Any) -> dict[str, int]:
     counts: dict[str, int] = {}
     for o in outcomes:
-        if o.status != "ok":
+        if o.status == "failed":
             counts[o.error or "unknown"] = counts.get(o.error or "unknown", 0) + 1
-    return counts
+    return dict(sorted(counts.items()))
+
+
+CANDIDATE_SCHEMA = {
+    "record_id": pl.String, "text": pl.String, "label": pl.String, "record": pl.String,
+    "status": pl.String, "error": pl.String, "strategy": pl.String,
+    "requested_label": pl.String, "seed_ids": pl.String, "sample_index": pl.Int64,
+    "cache_key": pl.String, "prompt_hash": pl.String, "provider": pl.String,
+    "model": pl.String, "params": pl.String, "raw_response": pl.String,
+    "from_cache": pl.Boolean, "prompt_tokens": pl.Int64, "completion_tokens": pl.Int64,
+}  # fmt: skip
 
 
 def candidate_frame(
@@ -420,20 +814,36 @@ def candidate_frame(
     provider: ResolvedProvider,
     engine: GenerationEngine,
 ) -> pl.DataFrame:
-    """One row per request: the record, or the failure with its reason, and its provenance."""
+    """One row per answered request: the record, or the failure with its reason, and its
+    provenance. Requests a budget left unstarted have no row (the ledger counts them).
+
+    `params` holds the sampling parameters sent, plus `attributes` (attribute and
+    scenario values, evolution operation, distillation input id) when the strategy set any.
+    """
     rows = []
+    seen: set[str] = set()
     for request, outcome in zip(requests, run.outcomes, strict=True):
-        record = dict(outcome.response or {})
-        if spec_label_field and request.label is not None and outcome.status == "ok":
-            record[spec_label_field] = request.label
+        if outcome.status == "not_run" or outcome.key in seen:
+            continue
+        seen.add(outcome.key)
+        ok = outcome.status == "ok"
+        record: dict[str, Any] = {}
+        if ok:
+            record = {**request.fixed_dict, **(outcome.response or {})}
+            if spec_label_field and request.label is not None:
+                record[spec_label_field] = request.label
+        label = request.label
+        if spec_label_field and label is None and ok:
+            label = record.get(spec_label_field)
+        params = engine.request_params(request)
+        if request.attributes:
+            params["attributes"] = request.attribute_dict
         rows.append(
             {
                 "record_id": f"c-{outcome.key[:16]}",
-                "text": str(record.get(text_field)) if outcome.status == "ok" else None,
-                "label": request.label,
-                "record": json.dumps(record, ensure_ascii=False, sort_keys=True)
-                if outcome.status == "ok"
-                else None,
+                "text": str(record.get(text_field)) if ok else None,
+                "label": label,
+                "record": json.dumps(record, ensure_ascii=False, sort_keys=True) if ok else None,
                 "status": outcome.status,
                 "error": outcome.error,
                 "strategy": request.strategy,
@@ -444,19 +854,11 @@ def candidate_frame(
                 "prompt_hash": messages_hash(request.message_list),
                 "provider": provider.kind,
                 "model": provider.model,
-                "params": json.dumps(engine.request_params(request), sort_keys=True),
+                "params": json.dumps(params, sort_keys=True),
                 "raw_response": outcome.raw,
                 "from_cache": outcome.from_cache,
                 "prompt_tokens": outcome.prompt_tokens,
                 "completion_tokens": outcome.completion_tokens,
             }
         )
-    schema = {
-        "record_id": pl.String, "text": pl.String, "label": pl.String, "record": pl.String,
-        "status": pl.String, "error": pl.String, "strategy": pl.String,
-        "requested_label": pl.String, "seed_ids": pl.String, "sample_index": pl.Int64,
-        "cache_key": pl.String, "prompt_hash": pl.String, "provider": pl.String,
-        "model": pl.String, "params": pl.String, "raw_response": pl.String,
-        "from_cache": pl.Boolean, "prompt_tokens": pl.Int64, "completion_tokens": pl.Int64,
-    }  # fmt: skip
-    return pl.DataFrame(rows, schema=schema)
+    return pl.DataFrame(rows, schema=CANDIDATE_SCHEMA)

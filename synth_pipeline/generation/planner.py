@@ -1,35 +1,157 @@
-"""Plan the generation requests of a version from the spec and the seeds.
+"""Plan the generation requests of a version from the spec, the seeds and (distillation) inputs.
 
-Seeds are picked per sample by rendezvous hashing (highest hash of seed id and
-sample index): the pick for a sample depends only on which seeds exist, so
-adding seeds re-plans only the samples a new seed wins, and the cache answers
-the rest.
+Every request has a stable identity: (strategy, label, sample index). Raising
+the target count only adds indices, so the cache answers every request of the
+smaller plan and only the new ones are paid for.
+
+- **Strategy mix.** The target total is split over the spec's strategies by
+  weight (largest remainder); labelled strategies split their share over the
+  labels following the target distribution (uniform, or the class_balance
+  strategy's proportions).
+- **Class balancing** fills per-label quotas so that seeds plus everything
+  generated reach the target distribution: its records go to the labels with
+  the largest deficit (water-filling), which corrects the seeds' imbalance.
+- **Seeds** are picked per sample by rendezvous hashing (highest hash of seed id
+  and sample key): the pick depends only on which seeds exist, so adding a seed
+  re-plans only the samples it wins. A coverage pass over a window of leading
+  samples (sized by the number of seeds, never by the count) then gives every
+  seed the hashing left out the window sample it ranks highest on, replacing
+  that sample's lowest-ranked example: every seed is shown at least once.
+- **Attributes** (and scenarios, as the dimension `scenario`) are assigned per
+  position in blocks: each block of m consecutive positions uses each of a
+  dimension's m values once, in a per-block hashed order, so every value's
+  coverage stays within one of the others and combinations vary.
+- **Evolution** rewrites one seed per request (every seed used, as above) with
+  an operation assigned like an attribute.
+- **Distillation** takes the inputs file in file order (appending inputs keeps
+  earlier requests), one request per input.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import heapq
 import json
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
-from synth_pipeline.generation.prompts import seed_variation_messages
-from synth_pipeline.spec import DatasetSpec
+from synth_pipeline.generation.prompts import strategy_messages
+from synth_pipeline.spec import (
+    AttributesStrategy,
+    ClassBalanceStrategy,
+    DatasetSpec,
+    DistillationStrategy,
+    EvolutionStrategy,
+    SpecError,
+)
+
+Frozen = tuple[tuple[tuple[str, str], ...], ...]
 
 
 @dataclass(frozen=True)
 class GenerationRequest:
     strategy: str
-    label: str | None
+    label: str | None  # the requested label; None when unlabelled or the model chooses it
     seed_ids: tuple[str, ...]
-    messages: tuple[tuple[tuple[str, str], ...], ...]
+    messages: Frozen
     sample_index: int
+    # Strategy details recorded per row: attribute values, scenario, evolution operation,
+    # distillation input id.
+    attributes: tuple[tuple[str, str], ...] = ()
+    # Fields taken as given from a distillation input; the model writes the others.
+    fixed: tuple[tuple[str, Any], ...] = ()
+    output_fields: tuple[str, ...] | None = None  # None: every content field
+    label_choices: tuple[str, ...] = ()  # non-empty: the model picks the label among these
 
     @property
     def message_list(self) -> list[dict[str, str]]:
         return [dict(m) for m in self.messages]
+
+    @property
+    def attribute_dict(self) -> dict[str, str]:
+        return dict(self.attributes)
+
+    @property
+    def fixed_dict(self) -> dict[str, Any]:
+        return dict(self.fixed)
+
+
+@dataclass
+class Plan:
+    requests: list[GenerationRequest]
+    target_total: int
+    per_strategy: dict[str, int]
+    # strategy -> label -> planned requests (labelled strategies only)
+    per_label: dict[str, dict[str, int]] = field(default_factory=dict)
+    target_shares: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+# --- allocation --------------------------------------------------------------------
+
+
+def apportion(total: int, weights: dict[str, float]) -> dict[str, int]:
+    """Split `total` by weight, largest remainder; ties go to the earlier key."""
+    keys = list(weights)
+    wsum = sum(weights.values())
+    if total <= 0 or wsum <= 0:
+        return dict.fromkeys(keys, 0)
+    exact = {k: total * weights[k] / wsum for k in keys}
+    out = {k: int(exact[k]) for k in keys}
+    rest = total - sum(out.values())
+    order = sorted(keys, key=lambda k: (-(exact[k] - out[k]), keys.index(k)))
+    for k in order[:rest]:
+        out[k] += 1
+    return out
+
+
+def target_shares(spec: DatasetSpec) -> dict[str, float]:
+    """The label distribution the final data aims at (uniform unless class_balance says)."""
+    if not spec.is_labelled:
+        return {}
+    cb = _strategy(spec, ClassBalanceStrategy)
+    raw: dict[str, float]
+    if cb is not None and isinstance(cb.target, dict):
+        raw = {label: float(cb.target.get(label, 0.0)) for label in spec.labels}
+    else:
+        raw = dict.fromkeys(spec.labels, 1.0)
+    total = sum(raw.values())
+    return {k: v / total for k, v in raw.items()}
+
+
+def class_quotas(
+    count: int,
+    shares: dict[str, float],
+    seed_counts: dict[str, int],
+    other_planned: dict[str, float],
+    final_total: float,
+) -> dict[str, int]:
+    """Water-filling: each record goes to the label furthest below its target count.
+
+    target[l] = share[l] * final_total; deficit = target - seeds - other strategies'
+    planned records. The deficits sum to `count` when final_total counts everything,
+    so the quotas hit the target exactly unless a label already overshoots it.
+    """
+    labels = list(shares)
+    deficit = {
+        lab: shares[lab] * final_total - seed_counts.get(lab, 0) - other_planned.get(lab, 0.0)
+        for lab in labels
+    }
+    quotas = dict.fromkeys(labels, 0)
+    heap = [(-deficit[lab], i, lab) for i, lab in enumerate(labels) if shares[lab] > 0]
+    heapq.heapify(heap)
+    for _ in range(count if heap else 0):
+        d, i, lab = heapq.heappop(heap)
+        quotas[lab] += 1
+        heapq.heappush(heap, (d + 1.0, i, lab))
+    return quotas
+
+
+# --- seeds -------------------------------------------------------------------------
 
 
 def _rank(seed_id: str, key: str) -> str:
@@ -37,41 +159,331 @@ def _rank(seed_id: str, key: str) -> str:
 
 
 def pick_seeds(seed_ids: list[str], k: int, key: str) -> list[str]:
-    return sorted(seed_ids, key=lambda s: _rank(s, key), reverse=True)[:k]
+    return heapq.nlargest(k, seed_ids, key=lambda s: _rank(s, key))
 
 
-def _freeze(messages: list[dict[str, str]]) -> tuple[tuple[tuple[str, str], ...], ...]:
+def coverage_window(n_seeds: int, k: int) -> int:
+    """How many leading samples the coverage pass may touch: enough room (2 slots per seed)
+    to show every seed, fixed by the seeds alone so raising the count keeps earlier samples."""
+    return min(n_seeds, 2 * -(-n_seeds // k)) if k else 0
+
+
+def seed_sets(seed_ids: list[str], k: int, prefix: str, n: int) -> list[tuple[str, ...]]:
+    """k seeds for each of n samples: rendezvous hashing, then the coverage pass.
+
+    The coverage pass works on the first `coverage_window` samples, a number that depends on
+    the seeds only: sample j's seeds never depend on n, so a larger count adds samples and
+    keeps the others. Each seed the window's rendezvous picks left out replaces the
+    lowest-ranked example (one shown elsewhere too) of the window sample it ranks highest on.
+    Every seed is shown once n reaches the window (at most the number of seeds).
+    """
+    if k == 0 or not seed_ids:
+        return [() for _ in range(n)]
+    window = coverage_window(len(seed_ids), k)
+    sets = [pick_seeds(seed_ids, k, f"{prefix}|{j}") for j in range(max(n, window))]
+    usage = Counter(s for chosen in sets[:window] for s in chosen)
+    unused = sorted((s for s in seed_ids if s not in usage), key=lambda s: _rank(s, prefix))
+    touched: set[int] = set()
+    for seed in unused:
+        by_affinity = sorted(
+            range(window), key=lambda j: _rank(seed, f"{prefix}|{j}"), reverse=True
+        )
+        for j in by_affinity:
+            if j in touched:
+                continue
+            victims = [i for i in range(len(sets[j]) - 1, -1, -1) if usage[sets[j][i]] > 1]
+            if not victims:
+                continue
+            i = victims[0]
+            usage[sets[j][i]] -= 1
+            sets[j][i] = seed
+            usage[seed] += 1
+            touched.add(j)
+            break
+    return [tuple(s) for s in sets[:n]]
+
+
+# --- attributes --------------------------------------------------------------------
+
+
+def balanced_value(values: list[str], dimension: str, position: int) -> str:
+    """The value of `dimension` at `position`: each block of len(values) positions uses
+    every value once, in an order hashed from the block, so coverage is balanced."""
+    m = len(values)
+    block, offset = divmod(position, m)
+    order = sorted(
+        values, key=lambda v: hashlib.sha256(f"{dimension}|{block}|{v}".encode()).hexdigest()
+    )
+    return order[offset]
+
+
+def attribute_dimensions(strategy: AttributesStrategy) -> dict[str, list[str]]:
+    dims = dict(strategy.attributes)
+    if strategy.scenarios:
+        dims["scenario"] = list(strategy.scenarios)
+    return dims
+
+
+# --- distillation inputs -------------------------------------------------------------
+
+
+def load_inputs(spec: DatasetSpec, file_name: str) -> list[tuple[str, dict[str, Any]]]:
+    """(input id, fields) per row of a distillation inputs file (JSONL or CSV)."""
+    path = spec.path(file_name)
+    if not path.is_file():
+        raise SpecError(f"{path}: distillation inputs file not found (dataset {spec.name!r})")
+    content = {f.name: f for f in spec.content_fields}
+    rows: list[tuple[int, dict[str, Any]]] = []
+    if path.suffix == ".jsonl":
+        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise SpecError(f"{path}:{lineno}: malformed JSON: {e.msg}") from e
+            if not isinstance(obj, dict):
+                raise SpecError(f"{path}:{lineno}: expected a JSON object per line")
+            rows.append((lineno, obj))
+    elif path.suffix == ".csv":
+        with path.open(encoding="utf-8", newline="") as fh:
+            rows = [(n, dict(r)) for n, r in enumerate(csv.DictReader(fh), start=2)]
+    else:
+        raise SpecError(f"{path}: unsupported file type {path.suffix!r} (use .jsonl or .csv)")
+    out = []
+    for lineno, obj in rows:
+        where = f"{path}:{lineno}"
+        if spec.label_field and spec.label_field in obj:
+            raise SpecError(
+                f"{where}: distillation inputs are unlabelled; remove {spec.label_field!r}"
+            )
+        unknown = set(obj) - set(content)
+        if unknown:
+            raise SpecError(f"{where}: unknown field(s) {sorted(unknown)}; use {sorted(content)}")
+        if spec.text_field not in obj or obj[spec.text_field] in (None, ""):
+            raise SpecError(f"{where}: field {spec.text_field!r} is missing or empty")
+        fields = {k: v for k, v in obj.items() if v not in (None, "")}
+        for name, value in fields.items():
+            if content[name].type == "string" and not isinstance(value, str):
+                raise SpecError(f"{where}: field {name!r} must be a string")
+        blob = json.dumps(fields, sort_keys=True, ensure_ascii=False)
+        out.append((f"input-{hashlib.sha256(blob.encode()).hexdigest()[:12]}", fields))
+    if not out:
+        raise SpecError(f"{path}: the file holds no inputs")
+    return out
+
+
+# --- planning ------------------------------------------------------------------------
+
+
+def _strategy(spec: DatasetSpec, kind: type) -> Any:
+    return next((s for s in spec.generation.strategies if isinstance(s, kind)), None)
+
+
+def _freeze(messages: list[dict[str, str]]) -> Frozen:
     return tuple(tuple(sorted(m.items())) for m in messages)
 
 
-def plan_requests(spec: DatasetSpec, seeds: pl.DataFrame) -> list[GenerationRequest]:
-    """Seed-variation requests: per label for labelled datasets, else over all seeds."""
-    k = spec.generation.seeds_per_prompt
+def _k(spec: DatasetSpec, strategy: Any) -> int:
+    return (
+        strategy.seeds_per_prompt
+        if strategy.seeds_per_prompt is not None
+        else spec.generation.seeds_per_prompt
+    )
+
+
+def plan_generation(
+    spec: DatasetSpec,
+    seeds: pl.DataFrame,
+    inputs: list[tuple[str, dict[str, Any]]] | None = None,
+) -> Plan:
+    problems = spec.generation.problems(spec.kind, spec.labels)
+    if problems:
+        raise SpecError(f"{spec.name}: " + "; ".join(problems))
+    strategies = spec.generation.strategies
+    total = spec.target_total
+    counts = apportion(total, {s.name: s.weight for s in strategies})
+    notes: list[str] = []
+
+    distill = _strategy(spec, DistillationStrategy)
+    if distill is not None:
+        if inputs is None:
+            inputs = load_inputs(spec, distill.inputs_file)
+        short = counts["distillation"] - len(inputs)
+        others = {s.name: s.weight for s in strategies if s.name != "distillation"}
+        if short > 0:
+            counts["distillation"] = len(inputs)
+            if others:
+                for name, extra in apportion(short, others).items():
+                    counts[name] += extra
+                notes.append(
+                    f"distillation: only {len(inputs)} inputs; {short} records moved to "
+                    f"{sorted(others)}"
+                )
+            else:
+                notes.append(f"distillation: only {len(inputs)} inputs for {short + len(inputs)}")
+
     by_id: dict[str, dict[str, Any]] = {
         r["record_id"]: json.loads(r["record"]) for r in seeds.iter_rows(named=True)
     }
-    groups: list[tuple[str | None, list[str], int]] = []
-    if spec.is_labelled:
-        assert spec.generation.records_per_label is not None
-        for label in spec.labels:
-            ids = seeds.filter(pl.col("label") == label)["record_id"].to_list()
-            groups.append((label, ids, spec.generation.records_per_label))
-    else:
-        assert spec.generation.total_records is not None
-        groups.append((None, seeds["record_id"].to_list(), spec.generation.total_records))
+    labels: list[str | None] = list(spec.labels) if spec.is_labelled else [None]
+    ids_by_label: dict[str | None, list[str]] = {}
+    for lab in labels:
+        frame = seeds if lab is None else seeds.filter(pl.col("label") == lab)
+        ids_by_label[lab] = frame["record_id"].to_list()
 
-    requests: list[GenerationRequest] = []
-    for label, ids, count in groups:
-        for i in range(count):
-            chosen = pick_seeds(ids, k, f"seed_variation|{label}|{i}")
-            messages = seed_variation_messages(spec, [by_id[s] for s in chosen], label)
-            requests.append(
-                GenerationRequest(
-                    strategy="seed_variation",
-                    label=label,
-                    seed_ids=tuple(chosen),
-                    messages=_freeze(messages),
-                    sample_index=i,
-                )
+    shares = target_shares(spec)
+    per_label: dict[str, dict[str, int]] = {}
+    if spec.is_labelled:
+        for s in strategies:
+            if s.name not in ("class_balance", "distillation"):
+                per_label[s.name] = apportion(counts[s.name], shares)
+        cb = _strategy(spec, ClassBalanceStrategy)
+        if cb is not None:
+            other: dict[str, float] = {lab: 0.0 for lab in spec.labels}
+            for alloc in per_label.values():
+                for lab, n in alloc.items():
+                    other[lab] += n
+            for lab in spec.labels:  # the teacher picks labels: expect the target mix
+                other[lab] += counts.get("distillation", 0) * shares[lab]
+            seed_counts = (
+                {lab: len(ids_by_label[lab]) for lab in spec.labels} if cb.include_seeds else {}
             )
-    return requests
+            final_total = total + (seeds.height if cb.include_seeds else 0)
+            per_label["class_balance"] = class_quotas(
+                counts["class_balance"], shares, seed_counts, other, final_total
+            )
+    else:
+        for s in strategies:
+            if s.name != "distillation":
+                per_label[s.name] = {"": counts[s.name]}
+
+    # Requests interleave strategies in proportion (and labels within a strategy, round by
+    # round), so a budget stop leaves a balanced prefix.
+    keyed: list[tuple[tuple[float, int], GenerationRequest]] = []
+    n_labels = len(labels)
+    for si, s in enumerate(strategies):
+        own: list[tuple[tuple[int, int], GenerationRequest]] = []
+        if s.name == "distillation":
+            assert inputs is not None
+            n = counts["distillation"]
+            group = _distillation_requests(spec, s, inputs[:n], by_id)
+            own = [((j, 0), req) for j, req in enumerate(group)]
+        else:
+            for li, lab in enumerate(labels):
+                n = per_label[s.name].get(lab if lab is not None else "", 0)
+                if n == 0:
+                    continue
+                group = _group_requests(spec, s, lab, li, n_labels, n, ids_by_label[lab], by_id)
+                own += [((j, li), req) for j, req in enumerate(group)]
+        own.sort(key=lambda jr: jr[0])
+        keyed += [(((r + 0.5) / len(own), si), req) for r, (_, req) in enumerate(own)]
+    keyed.sort(key=lambda kr: kr[0])
+    requests = [r for _, r in keyed]
+    planned = Counter(r.strategy for r in requests)
+    return Plan(
+        requests=requests,
+        target_total=total,
+        per_strategy={s.name: planned.get(s.name, 0) for s in strategies},
+        per_label=per_label if spec.is_labelled else {},
+        target_shares=shares,
+        notes=notes,
+    )
+
+
+def plan_requests(spec: DatasetSpec, seeds: pl.DataFrame) -> list[GenerationRequest]:
+    return plan_generation(spec, seeds).requests
+
+
+def _group_requests(
+    spec: DatasetSpec,
+    s: Any,
+    label: str | None,
+    label_index: int,
+    n_labels: int,
+    n: int,
+    ids: list[str],
+    by_id: dict[str, dict[str, Any]],
+) -> list[GenerationRequest]:
+    """The n requests of one (seed-based strategy, label) group."""
+    k = 1 if isinstance(s, EvolutionStrategy) else _k(spec, s)
+    chosen = seed_sets(ids, k, f"{s.name}|{label}", n)
+    dims = attribute_dimensions(s) if isinstance(s, AttributesStrategy) else {}
+    out = []
+    for j in range(n):
+        # Positions interleave labels, so attribute coverage balances across the whole strategy.
+        position = j * n_labels + label_index
+        examples = [by_id[i] for i in chosen[j]]
+        attrs: dict[str, str] = {}
+        extra: dict[str, Any] = {}
+        if dims:
+            attrs = {d: balanced_value(vals, f"{s.name}|{d}", position) for d, vals in dims.items()}
+            extra["attributes"] = attrs
+        if isinstance(s, EvolutionStrategy):
+            op = balanced_value(list(s.operations), "evolution|operation", position)
+            attrs = {"operation": op}
+            extra.update(operation=op, original=examples[0] if examples else {})
+            if not examples:
+                continue  # nothing to evolve for a label without seeds
+        messages = strategy_messages(
+            spec,
+            s.name,
+            override=s.template,
+            label=label,
+            examples=examples,
+            **extra,
+        )
+        out.append(
+            GenerationRequest(
+                strategy=s.name,
+                label=label,
+                seed_ids=chosen[j],
+                messages=_freeze(messages),
+                sample_index=j,
+                attributes=tuple(attrs.items()),
+            )
+        )
+    return out
+
+
+def _distillation_requests(
+    spec: DatasetSpec,
+    s: DistillationStrategy,
+    inputs: list[tuple[str, dict[str, Any]]],
+    by_id: dict[str, dict[str, Any]],
+) -> list[GenerationRequest]:
+    all_ids = list(by_id)
+    k = _k(spec, s)
+    out = []
+    for j, (input_id, fixed) in enumerate(inputs):
+        missing = [f for f in spec.content_fields if f.name not in fixed]
+        if not spec.is_labelled and not missing:
+            raise SpecError(
+                f"{spec.path(s.inputs_file)}: input {j + 1} already has every field; "
+                "distillation needs something for the teacher to write"
+            )
+        choices = tuple(spec.labels) if spec.is_labelled else ()
+        chosen = tuple(pick_seeds(all_ids, k, f"distillation|{input_id}"))
+        messages = strategy_messages(
+            spec,
+            "distillation",
+            override=s.template,
+            examples=[by_id[i] for i in chosen],
+            output_fields=missing,
+            label_choices=list(choices),
+            inputs=fixed,
+        )
+        out.append(
+            GenerationRequest(
+                strategy="distillation",
+                label=None,
+                seed_ids=chosen,
+                messages=_freeze(messages),
+                sample_index=j,
+                attributes=(("input_id", input_id),),
+                fixed=tuple(sorted(fixed.items())),
+                output_fields=tuple(f.name for f in missing),
+                label_choices=choices,
+            )
+        )
+    return out

@@ -1,4 +1,11 @@
-"""Prompt templates (jinja2 files in `templates/`) rendered into chat messages."""
+"""Prompt templates (jinja2 files in `templates/`) rendered into chat messages.
+
+Each strategy has a user template named after it (`seed_variation.j2`,
+`attributes.j2`, ...). A dataset may replace one with a file of its own folder
+(`strategies[].template` in the spec); that file can still import the built-in
+`_macros.j2`. Changing a template changes the messages and so the cache keys:
+a new prompt pays again, an unchanged one never does.
+"""
 
 from __future__ import annotations
 
@@ -8,35 +15,107 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 
-from synth_pipeline.spec import DatasetSpec
+from synth_pipeline.spec import DatasetSpec, FieldSpec, SpecError
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
 
-@lru_cache(maxsize=1)
-def _env() -> Environment:
+def _make_env(dirs: tuple[str, ...]) -> Environment:
     return Environment(
-        loader=FileSystemLoader(TEMPLATE_DIR),
+        loader=ChoiceLoader([FileSystemLoader(d) for d in dirs]),
         undefined=StrictUndefined,
         keep_trailing_newline=False,
         autoescape=False,  # prompts are plain text, not HTML
+        trim_blocks=False,
     )
 
 
-def render(template: str, **context: Any) -> str:
-    return _env().get_template(template).render(**context).strip()
+@lru_cache(maxsize=1)
+def _env() -> Environment:
+    return _make_env((str(TEMPLATE_DIR),))
+
+
+@lru_cache(maxsize=16)
+def _dataset_env(folder: str) -> Environment:
+    # The dataset folder first for the override itself, built-ins for what it imports.
+    return _make_env((folder, str(TEMPLATE_DIR)))
+
+
+def _tidy(text: str) -> str:
+    """Strip each line's trailing spaces and collapse runs of blank lines."""
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    out: list[str] = []
+    for line in lines:
+        if not line and out and not out[-1]:
+            continue
+        out.append(line)
+    return "\n".join(out)
+
+
+def render(template: str, *, folder: Path | None = None, **context: Any) -> str:
+    if folder is None:
+        env = _env()
+    else:
+        if not (folder / template).is_file():
+            raise SpecError(f"{folder / template}: prompt template not found")
+        env = _dataset_env(str(folder))
+    return _tidy(env.get_template(template).render(**context))
+
+
+def _shown(fields: list[FieldSpec], record: dict[str, Any]) -> dict[str, Any]:
+    return {f.name: record[f.name] for f in fields if f.name in record}
+
+
+def strategy_messages(
+    spec: DatasetSpec,
+    strategy: str,
+    *,
+    override: str | None = None,
+    label: str | None = None,
+    examples: list[dict[str, Any]] | None = None,
+    output_fields: list[FieldSpec] | None = None,
+    label_choices: list[str] | None = None,
+    **extra: Any,
+) -> list[dict[str, str]]:
+    """System and user messages for one request of `strategy`.
+
+    `examples` are seed records (only the fields the model writes are shown,
+    plus the label for distillation, where choosing it is the job).
+    """
+    content = spec.content_fields
+    fields = output_fields if output_fields is not None else content
+    if strategy == "distillation":
+        shown_fields = [*content, *([spec.field(spec.label_field)] if label_choices else [])]
+        names = [f.name for f in fields] + ([spec.label_field] if label_choices else [])
+        system = render("distillation_system.j2", task=spec.task, field_names=names)
+    else:
+        shown_fields = content
+        system = render("system.j2", task=spec.task, field_names=[f.name for f in fields])
+    shown = [_shown(shown_fields, ex) for ex in (examples or [])]
+    if "original" in extra:  # the record evolution rewrites: content fields only
+        extra["original"] = _shown(content, extra["original"])
+    context = {
+        "label": label,
+        "examples": shown,
+        "fields": fields,
+        "label_choices": label_choices or [],
+        "task": spec.task,
+        **extra,
+    }
+    if override:
+        assert spec.folder is not None, "spec was not loaded from a folder"
+        user = render(override, folder=spec.folder, **context)
+    else:
+        user = render(f"{strategy}.j2", **context)
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
 def seed_variation_messages(
     spec: DatasetSpec, examples: list[dict[str, Any]], label: str | None
 ) -> list[dict[str, str]]:
-    content = spec.content_fields
-    shown = [{f.name: ex[f.name] for f in content if f.name in ex} for ex in examples]
-    system = render("system.j2", task=spec.task, field_names=[f.name for f in content])
-    user = render("seed_variation.j2", label=label, examples=shown, fields=content)
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    return strategy_messages(spec, "seed_variation", label=label, examples=examples)
 
 
 def messages_hash(messages: list[dict[str, str]]) -> str:

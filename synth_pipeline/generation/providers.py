@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from synth_pipeline.generation.embedded import EMBEDDED_MODEL_NAME, embedded_base_url
-from synth_pipeline.spec import ProviderSpec
+from synth_pipeline.spec import ModelPrice, ProviderSpec
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
@@ -33,6 +33,10 @@ class ResolvedProvider:
     concurrency: int
     timeout_seconds: float
     max_retries: int
+    base_seed: int = 0
+    validation_reasks: int = 1
+    # USD per million tokens; None when the spec has no price for this model.
+    price: ModelPrice | None = None
     # The key is read lazily and never stored on this object, so it cannot leak into reprs.
     _env: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False, compare=False)
 
@@ -40,6 +44,22 @@ class ResolvedProvider:
     def identity(self) -> dict[str, str]:
         """What a cached answer depends on: not the URL (the embedded port changes per run)."""
         return {"provider": self.kind, "model": self.model}
+
+    @property
+    def priced(self) -> bool:
+        return self.price is not None
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        if self.price is None:
+            return 0.0
+        return (
+            prompt_tokens * self.price.prompt_per_million
+            + completion_tokens * self.price.completion_per_million
+        ) / 1e6
+
+    def sampling_seed(self, sample_index: int) -> int:
+        """The `seed` sent with a request: distinct per sample, shifted by the spec's seed."""
+        return (self.base_seed * 1_000_003 + sample_index) % 2**31
 
     def api_key(self) -> str:
         if self.kind == "embedded":
@@ -87,6 +107,9 @@ def resolve_provider(spec: ProviderSpec, env: Mapping[str, str] | None = None) -
         "top_p": spec.top_p,
         "max_tokens": spec.max_tokens,
     }
+    price = ModelPrice(prompt_per_million=0, completion_per_million=0)
+    if kind != "embedded":
+        price = spec.prices.get(model)  # type: ignore[arg-type]
     return ResolvedProvider(
         kind=kind,
         model=model,
@@ -96,5 +119,8 @@ def resolve_provider(spec: ProviderSpec, env: Mapping[str, str] | None = None) -
         concurrency=spec.concurrency,
         timeout_seconds=spec.timeout_seconds,
         max_retries=spec.max_retries,
+        base_seed=spec.seed,
+        validation_reasks=spec.validation_reasks,
+        price=price,
         _env=env,
     )

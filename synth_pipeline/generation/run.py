@@ -1,0 +1,135 @@
+"""One version's generation, end to end: plan, engine, ledger, candidate rows and figures.
+
+`stages.generate_candidates` calls this and writes the rows; the benchmark and
+the tests call it directly. Nothing here knows Dagster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from synth_pipeline.generation.cache import ResponseCache
+from synth_pipeline.generation.engine import GenerationEngine, GenerationRun, Progress
+from synth_pipeline.generation.engine import candidate_frame as _candidate_frame
+from synth_pipeline.generation.ledger import UsageLedger
+from synth_pipeline.generation.planner import Plan, plan_generation
+from synth_pipeline.generation.providers import ResolvedProvider, resolve_provider
+from synth_pipeline.generation.schema import ResponseModels
+from synth_pipeline.spec import DatasetSpec
+from synth_pipeline.warehouse import Warehouse
+
+# Keys of GenerationRequest.attributes that identify an input rather than a sampled value.
+_NOT_COVERAGE = {"input_id"}
+
+
+@dataclass
+class GenerationResult:
+    plan: Plan
+    run: GenerationRun
+    frame: pl.DataFrame
+    figures: dict[str, Any]
+
+
+def generate_version(
+    spec: DatasetSpec,
+    wh: Warehouse,
+    version: str,
+    seeds: pl.DataFrame,
+    *,
+    progress: Callable[[Progress], None] | None = None,
+    provider: ResolvedProvider | None = None,
+    progress_interval: float = 3.0,
+    engine_options: dict[str, Any] | None = None,
+) -> GenerationResult:
+    provider = provider or resolve_provider(spec.provider)
+    plan = plan_generation(spec, seeds)
+    engine = GenerationEngine(
+        provider,
+        ResponseModels(spec),
+        ResponseCache(wh, spec.name),
+        progress=progress,
+        progress_interval=progress_interval,
+        max_failure_rate=spec.generation.max_failure_rate,
+        budget=spec.generation.budget,
+        ledger=UsageLedger(wh, spec.name, version, provider.kind, provider.model),
+        refusal_markers=spec.generation.refusal_markers,
+        **(engine_options or {}),
+    )
+    run = engine.run(plan.requests)
+    frame = _candidate_frame(
+        spec.label_field, spec.text_field, plan.requests, run, provider, engine
+    )
+    return GenerationResult(plan, run, frame, generation_figures(plan, run, frame, provider))
+
+
+def _label_counts(frame: pl.DataFrame) -> dict[str, int]:
+    if frame.is_empty() or frame["label"].null_count() == frame.height:
+        return {}
+    counts = frame.drop_nulls("label").group_by("label").len().sort("label")
+    return {str(r["label"]): int(r["len"]) for r in counts.iter_rows(named=True)}
+
+
+def attribute_coverage(plan: Plan, frame: pl.DataFrame) -> dict[str, dict[str, int]]:
+    """Per dimension and value, the records generated ok (0 for planned values none reached)."""
+    ok_rows = {
+        (r["strategy"], r["requested_label"], r["sample_index"])
+        for r in frame.filter(pl.col("status") == "ok").iter_rows(named=True)
+    }
+    coverage: dict[str, dict[str, int]] = {}
+    for req in plan.requests:
+        for dim, value in req.attributes:
+            if dim in _NOT_COVERAGE:
+                continue
+            values = coverage.setdefault(dim, {})
+            hit = (req.strategy, req.label, req.sample_index) in ok_rows
+            values[value] = values.get(value, 0) + int(hit)
+    return {d: dict(sorted(v.items())) for d, v in sorted(coverage.items())}
+
+
+def generation_figures(
+    plan: Plan, run: GenerationRun, frame: pl.DataFrame, provider: ResolvedProvider
+) -> dict[str, Any]:
+    ok = frame.filter(pl.col("status") == "ok")
+    per_strategy = {}
+    for name, usage in run.per_strategy.items():
+        figures = usage.figures()
+        figures["per_label"] = _label_counts(ok.filter(pl.col("strategy") == name))
+        per_strategy[name] = figures
+    coverage = attribute_coverage(plan, frame)
+    return {
+        "target_total": plan.target_total,
+        "requested": len(plan.requests),
+        "planned_by_strategy": plan.per_strategy,
+        "plan_notes": plan.notes,
+        "generated_ok": ok.height,
+        "failed": frame.height - ok.height,
+        "not_run": run.not_run,
+        "failures_by_reason": run.failures_by_reason,
+        "calls": run.calls,
+        "cache_hits": run.cache_hits,
+        "prompt_tokens": run.prompt_tokens,
+        "completion_tokens": run.completion_tokens,
+        "cost_usd": round(run.cost, 6),
+        "wall_seconds": round(run.wall_seconds, 2),
+        "budget_stopped": run.budget_stopped,
+        "stop_reason": run.stop_reason or "none",
+        "provider": provider.kind,
+        "model": provider.model,
+        "per_label": _label_counts(ok),
+        "per_strategy": per_strategy,
+        "attribute_coverage": coverage,
+        "attribute_values_missing": [
+            f"{d}={v}" for d, values in coverage.items() for v, n in values.items() if n == 0
+        ],
+        "concurrency": {
+            "max": provider.concurrency,
+            "min_seen": round(run.limiter_min, 2),
+            "final": round(run.limiter_final, 2),
+            "decreases": run.limiter_decreases,
+            "retry_after_pauses": run.limiter_pauses,
+        },
+    }
