@@ -80,8 +80,13 @@ def materialize_version(
         if event.event_type_value == "STEP_FAILURE":
             failed_steps.append(event.step_key or "")
             data = event.step_failure_data
-            if data and data.error:
-                errors.append(data.error.message.strip())
+            error = data.error if data else None
+            parts = []
+            while error is not None:  # Dagster wraps the stage's own error as the cause
+                parts.append(error.message.strip())
+                error = error.cause
+            if parts:
+                errors.append(" <- ".join(parts))
     return VersionRun(
         dataset=dataset,
         version=version,
