@@ -149,16 +149,38 @@ def curate(spec: DatasetSpec, wh: Warehouse, version: str, log: Log | None = Non
     holdout = wh.stage("holdout", spec.name, version)
     result = run_curation(spec, candidates, seeds, holdout, progress=log)
     kept = result.kept.select(RECORD_COLUMNS[:4])
-    wh.replace_versions({"filtered": kept, "curation_audit": result.audit}, spec.name, version)
+    audit = result.audit
+    counts = dict(result.counts)
+    judge_figures: dict[str, Any] = {}
+    judge_cfg = spec.curation.llm_judge
+    if judge_cfg.enabled:
+        from synth_pipeline.curation.llm_judge import run_llm_judge
+
+        if log:
+            log(f"LLM judge: scoring {kept.height} rows")
+        judged = run_llm_judge(spec, judge_cfg, kept, wh)
+        kept = judged.kept
+        audit = pl.concat([audit, judged.audit.select(audit.columns)], how="vertical_relaxed")
+        for reason in ("judge_below_threshold", "judge_failed"):
+            n = judged.audit.filter(pl.col("reason") == reason).height
+            if n:
+                counts[reason] = n
+        judge_figures = {
+            "judge_pass_rate": round(judged.pass_rate, 4),
+            "judge_calls": judged.calls,
+            "judge_cache_hits": judged.cache_hits,
+        }
+    wh.replace_versions({"filtered": kept, "curation_audit": audit}, spec.name, version)
     return StageOutput(
         kept,
         {
             "candidates": candidates.height,
             "kept": kept.height,
             "dropped": candidates.height - kept.height,
-            "dropped_by_reason": result.counts,
+            "dropped_by_reason": counts,
             "per_filter": result.per_filter,
             "per_label": _label_counts(kept),
+            **judge_figures,
         },
     )
 
@@ -211,7 +233,9 @@ def run_quality_suite(spec: DatasetSpec, wh: Warehouse, version: str, stage: str
         "seeds": wh.stage("seeds", spec.name, version),
         "holdout": wh.stage("holdout", spec.name, version),
     }
-    outcomes = run_suite(spec, frame, stage, context)
+    outcomes = list(run_suite(spec, frame, stage, context))
+    if stage == "filtered" and spec.curation.llm_judge.enabled:
+        outcomes.append(_judge_pass_rate(spec, wh, version))
     passed = _store_check(wh, spec.name, version, check_name, stage, outcomes)
     if not passed:
         wh.set_version_status(spec.name, version, "failed")
@@ -224,6 +248,33 @@ def run_quality_suite(spec: DatasetSpec, wh: Warehouse, version: str, stage: str
             "failed": [o.name for o in outcomes if not o.passed],
             "rows": frame.height,
         },
+    )
+
+
+def _judge_pass_rate(spec: DatasetSpec, wh: Warehouse, version: str) -> Any:
+    from synth_pipeline.quality import ExpectationOutcome
+
+    cfg = spec.curation.llm_judge
+    (judged, passed) = wh.rows(
+        "SELECT count(*), count(*) FILTER (WHERE kept) FROM curation_audit "
+        "WHERE dataset = ? AND version = ? AND filter = 'llm_judge'",
+        [spec.name, version],
+    )[0]
+    rate = passed / judged if judged else 0.0
+    return ExpectationOutcome(
+        name="judge_pass_rate_at_least_threshold",
+        passed=judged > 0 and rate >= cfg.min_pass_rate,
+        observed={"judged": judged, "passed": passed, "pass_rate": round(rate, 4)},
+        expected={"min_pass_rate": cfg.min_pass_rate, "score_threshold": cfg.threshold},
+        details="share of judged rows scoring at least the rubric threshold",
+    )
+
+
+def judge_scores(wh: Warehouse, dataset: str, version: str) -> pl.DataFrame:
+    return wh.query(
+        "SELECT record_id, score AS judge_score FROM curation_audit "
+        "WHERE dataset = ? AND version = ? AND filter = 'llm_judge' AND score IS NOT NULL",
+        [dataset, version],
     )
 
 
@@ -261,6 +312,9 @@ def build_validation_report(
     synthetic = _require(
         wh.stage("dataset_records", spec.name, version), "dataset", spec.name, version
     )
+    scores = judge_scores(wh, spec.name, version)
+    if scores.height:
+        synthetic = synthetic.join(scores, on="record_id", how="left")
     result = build_report(
         spec,
         synthetic=synthetic,

@@ -2,6 +2,27 @@
 
 Every field has a default, so a spec without a `curation:` section runs the full default
 chain. This module must not import `synth_pipeline.spec` (the spec imports it).
+
+Example (every key optional):
+
+    curation:
+      filters: [schema_valid, empty_fields, degenerate, length_bounds, label_not_allowed,
+                exact_duplicate, seed_copy, eval_contamination, near_duplicate, pii,
+                label_agreement]
+      degenerate: {max_repeated_ngram_ratio: 0.4, min_script_share: 0.5}
+      dedup: {near_duplicate_threshold: 0.8, seed_near_copy_threshold: 0.8}
+      contamination: {near_duplicate_threshold: 0.7, ngram_run: 8}
+      pii: {mode: redact}            # or drop
+      judge: {enabled: false, max_margin: 0.5}
+      gates: {length_mostly: 0.95, label_share_tolerance: 0.5, max_near_duplicate_rate: 0.05}
+
+Reasons written to the audit, by filter: schema_valid: generation_failed:<error>,
+schema_invalid; empty_fields: empty_field; degenerate: boilerplate, repeated_ngrams,
+wrong_script, restates_question; length_bounds: too_short, too_long; label_not_allowed:
+label_not_allowed; exact_duplicate: exact_duplicate; seed_copy: seed_copy,
+seed_near_copy; eval_contamination: holdout_copy, holdout_contamination; near_duplicate:
+near_duplicate; pii: pii_redacted (row kept) or pii_detected (row dropped);
+label_agreement: label_disagreement.
 """
 
 from __future__ import annotations
@@ -10,6 +31,8 @@ import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from synth_pipeline.curation.judge_config import LlmJudgeSpec
 
 FilterName = Literal[
     "schema_valid",
@@ -219,6 +242,7 @@ class CurationSpec(_Strict):
     pii: PiiSpec = Field(default_factory=PiiSpec)
     judge: JudgeSpec = Field(default_factory=JudgeSpec)
     gates: GatesSpec = Field(default_factory=GatesSpec)
+    llm_judge: LlmJudgeSpec = Field(default_factory=LlmJudgeSpec)
 
     @field_validator("filters")
     @classmethod
