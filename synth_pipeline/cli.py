@@ -86,7 +86,8 @@ def _materialize(dataset: str, version: str | None) -> int:
 
         unsubscribe = progress_events.subscribe(on_progress)
         try:
-            run = materialize_version(defs, dataset, version)
+            # The bar shows progress; the full event log stays in the Dagster instance.
+            run = materialize_version(defs, dataset, version, console_log_level="WARNING")
         except KeyError as e:
             _fail(str(e))
         finally:

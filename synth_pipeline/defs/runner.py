@@ -27,6 +27,10 @@ def new_version_id(now: datetime | None = None) -> str:
 def project_instance() -> dg.DagsterInstance:
     home = dagster_home()
     home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        # An explicit file: no telemetry from an offline machine, no missing-file warning.
+        config.write_text("telemetry:\n  enabled: false\n")
     os.environ["DAGSTER_HOME"] = str(home)
     return dg.DagsterInstance.get()
 
@@ -49,6 +53,7 @@ def materialize_version(
     version: str | None = None,
     instance: dg.DagsterInstance | None = None,
     selection: list[str] | None = None,
+    console_log_level: str = "DEBUG",
 ) -> VersionRun:
     version = validate_version(version or new_version_id())
     instance = instance or project_instance()
@@ -64,7 +69,11 @@ def materialize_version(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=dg.PreviewWarning)
         result = job.execute_in_process(
-            instance=instance, partition_key=version, raise_on_error=False, **kwargs
+            instance=instance,
+            partition_key=version,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": console_log_level}}}},
+            **kwargs,
         )
     materialized = sorted(
         e.asset_key.path[-1]
