@@ -94,7 +94,7 @@ def bench_spec() -> DatasetSpec:
     )
 
 
-def run_project(texts: list[str], spec: DatasetSpec) -> tuple[np.ndarray, float]:
+def run_project(texts: list[str], spec: DatasetSpec) -> tuple[np.ndarray, float, float]:
     frame = pl.DataFrame(
         {
             "record_id": [f"r{i}" for i in range(len(texts))],
@@ -105,17 +105,19 @@ def run_project(texts: list[str], spec: DatasetSpec) -> tuple[np.ndarray, float]
     )
     empty = frame.clear()
     ctx = CurationContext(spec=spec, seeds=empty, holdout=empty)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     verdict = FILTERS["near_duplicate"](frame, ctx)
-    elapsed = time.perf_counter() - start
-    print(f"project near_duplicate: {elapsed:.2f} s")
-    return ~verdict.decisions["keep"].to_numpy(), elapsed
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    print(f"project near_duplicate: {elapsed:.2f} s wall, {cpu:.2f} s cpu")
+    return ~verdict.decisions["keep"].to_numpy(), elapsed, cpu
 
 
-def run_datasketch(texts: list[str], threshold: float, num_perm: int) -> tuple[np.ndarray, float]:
+def run_datasketch(
+    texts: list[str], threshold: float, num_perm: int
+) -> tuple[np.ndarray, float, float]:
     from datasketch import MinHash, MinHashLSH
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     sets = [[t.encode() for t in token_set(text)] for text in texts]
     hashes = MinHash.bulk(sets, num_perm=num_perm)
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
@@ -127,9 +129,9 @@ def run_datasketch(texts: list[str], threshold: float, num_perm: int) -> tuple[n
             dup[i] = True
         else:
             lsh.insert(i, m)
-    elapsed = time.perf_counter() - start
-    print(f"datasketch MinHashLSH: {elapsed:.2f} s (b={lsh.b}, r={lsh.r})")
-    return dup, elapsed
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    print(f"datasketch MinHashLSH: {elapsed:.2f} s wall, {cpu:.2f} s cpu (b={lsh.b}, r={lsh.r})")
+    return dup, elapsed, cpu
 
 
 def main() -> None:
@@ -157,8 +159,8 @@ def main() -> None:
         run_datasketch(texts, cfg.near_duplicate_threshold, cfg.num_perm)
         for _ in range(args.repeat)
     ]
-    ours, t_ours = min(runs_ours, key=lambda r: r[1])
-    theirs, t_theirs = min(runs_theirs, key=lambda r: r[1])
+    ours, t_ours, cpu_ours = min(runs_ours, key=lambda r: r[1])
+    theirs, t_theirs, cpu_theirs = min(runs_theirs, key=lambda r: r[1])
 
     rng = np.random.default_rng(1)
     sample = [pairs[i] for i in rng.choice(len(pairs), min(args.sample, len(pairs)), replace=False)]
@@ -176,6 +178,9 @@ def main() -> None:
         "recall_sample": len(eligible),
         "project_seconds": round(t_ours, 3),
         "datasketch_seconds": round(t_theirs, 3),
+        "project_cpu_seconds": round(cpu_ours, 3),
+        "datasketch_cpu_seconds": round(cpu_theirs, 3),
+        "cpu_speedup": round(cpu_theirs / cpu_ours, 1),
         "project_flagged": int(ours.sum()),
         "datasketch_flagged": int(theirs.sum()),
         "datasketch_recall": round(recall_ds, 4),

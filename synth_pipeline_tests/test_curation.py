@@ -723,3 +723,17 @@ def test_pii_in_a_non_text_field_is_found_and_dropped():
     v = run("pii", df, spec)
     assert dropped(v, df) == {"c0": "pii_detected"}
     assert v.decisions["detail"][0] == "email"
+
+
+def test_redaction_invalidates_cached_tokens():
+    texts = [
+        "Contact anna@example.com for the long detailed review of this quiet film now.",
+        "Contact bob@example.org for the long detailed review of this quiet film now.",
+    ]
+    spec = classification_spec(filters=["degenerate", "exact_duplicate", "pii", "near_duplicate"])
+    result = run_curation(spec, reviews(texts), SEEDS, HOLDOUT)
+    # Only after redaction are the two the same text; stale tokens would keep both.
+    assert result.kept["text"].to_list() == [
+        "Contact [EMAIL] for the long detailed review of this quiet film now."
+    ]
+    assert result.counts == {"pii_redacted": 2, "near_duplicate": 1}

@@ -52,7 +52,9 @@ def _seeds(per_label: dict[str | None, int]) -> pl.DataFrame:
                     "record": json.dumps(rec),
                 }
             )
-    return pl.DataFrame(rows, schema={c: pl.String for c in ("record_id", "text", "label", "record")})
+    return pl.DataFrame(
+        rows, schema={c: pl.String for c in ("record_id", "text", "label", "record")}
+    )
 
 
 def _final_per_label(plan: Any, seeds: pl.DataFrame) -> Counter:
@@ -136,7 +138,10 @@ def test_attribute_values_are_covered_evenly() -> None:
             "strategies": [
                 {
                     "name": "attributes",
-                    "attributes": {"tone": ["polite", "angry", "casual"], "channel": ["email", "chat"]},
+                    "attributes": {
+                        "tone": ["polite", "angry", "casual"],
+                        "channel": ["email", "chat"],
+                    },
                     "scenarios": ["no order number", "two problems", "sarcasm", "all caps"],
                 }
             ],
@@ -313,8 +318,12 @@ def test_inconsistent_strategies_are_rejected() -> None:
         )
     with pytest.raises(SpecError, match="unknown labels"):
         plan_generation(
-            _spec({"records_per_label": 2, "strategies": [
-                {"name": "class_balance", "target": {"delta": 1}}]}),  # fmt: skip
+            _spec(
+                {
+                    "records_per_label": 2,
+                    "strategies": [{"name": "class_balance", "target": {"delta": 1}}],
+                }
+            ),  # fmt: skip
             _seeds({"alpha": 2}),
         )
     with pytest.raises(ValueError, match="each strategy at most once"):

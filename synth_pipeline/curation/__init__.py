@@ -1,12 +1,14 @@
 """Curation: filters over candidate frames; every dropped row keeps its reason.
 
-`synth_pipeline.spec` imports `curation.config`, so this package imports nothing eagerly;
-the public names below load on first use.
+`synth_pipeline.spec` imports `curation.config`, so this package imports only that
+eagerly; the other public names load on first use (they import the spec).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+from synth_pipeline.curation.config import CurationSpec
 
 if TYPE_CHECKING:
     from synth_pipeline.curation.filters import FILTERS, CurationContext, Verdict
@@ -16,6 +18,7 @@ __all__ = [
     "FILTERS",
     "CurationContext",
     "CurationResult",
+    "CurationSpec",
     "Verdict",
     "label_shortfall",
     "run_curation",

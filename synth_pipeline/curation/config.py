@@ -38,6 +38,7 @@ FilterName = Literal[
     "schema_valid",
     "empty_fields",
     "degenerate",
+    "prompt_echo",
     "length_bounds",
     "label_not_allowed",
     "exact_duplicate",
@@ -56,6 +57,7 @@ DEFAULT_FILTERS: tuple[FilterName, ...] = (
     "schema_valid",
     "empty_fields",
     "degenerate",
+    "prompt_echo",
     "length_bounds",
     "label_not_allowed",
     "exact_duplicate",
@@ -131,6 +133,12 @@ class DegenerateSpec(_Strict):
         le=1,
         description="A script counts as one of the seeds' scripts when it holds this share "
         "of their letters.",
+    )
+    prompt_echo_ngram: int = Field(
+        default=5,
+        ge=3,
+        description="Drop a record sharing a run of this many words with the task, a field "
+        "description or the prompt's instructions (the model echoed its prompt).",
     )
     check_restatement: bool = True
     restatement_threshold: float = Field(

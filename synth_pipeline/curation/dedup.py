@@ -186,12 +186,22 @@ def similar_pairs(
     if sh.height == 0 or n < 2:
         return empty_pairs()
     if norm is None:
-        norm = pl.DataFrame({"t": texts}).select(normalized(pl.col("t")).hash(0)).to_series()
-    _, first_idx, inverse = np.unique(np.asarray(norm), return_index=True, return_inverse=True)
-    first_of = first_idx[inverse.ravel()]
-    copies = np.flatnonzero(first_of != np.arange(n))
+        t = pl.col("t")
+        norm = (
+            pl.DataFrame({"t": texts})
+            .select(pl.when(t.is_not_null()).then(normalized(t).hash(0)))
+            .to_series()
+        )
+    norm = pl.Series(norm)
+    valid = np.flatnonzero(norm.is_not_null().to_numpy())  # null texts are nobody's copy
+    _, first_idx, inverse = np.unique(
+        norm.gather(valid).to_numpy(), return_index=True, return_inverse=True
+    )
+    first_of = valid[first_idx[inverse.ravel()]]
+    is_copy_of = first_of != valid
+    copies, originals = valid[is_copy_of], first_of[is_copy_of]
     parts = [
-        pl.DataFrame({"a": first_of[copies], "b": copies, "jaccard": np.ones(len(copies))}).cast(
+        pl.DataFrame({"a": originals, "b": copies, "jaccard": np.ones(len(copies))}).cast(
             _PAIR_SCHEMA
         )
     ]

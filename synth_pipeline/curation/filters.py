@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from synth_pipeline.curation import dedup, pii
+from synth_pipeline.curation.prompt_echo import prompt_echo_filter
 from synth_pipeline.curation.text import (
     content_segments,
     ngram_hashes,
@@ -570,9 +571,11 @@ def exact_duplicate_filter(frame: pl.DataFrame, ctx: CurationContext) -> Verdict
 def _norm_lookup(norm: pl.Series, ref: pl.DataFrame) -> pl.Series:
     """For each row (by normalised-text hash), the record_id of a ref row with the same
     normalised text, else null."""
-    ref_norm = ref.select(
-        normalized(pl.col("text")).hash(_NORM_SEED).alias("h"), pl.col("record_id").alias("ref_id")
-    ).unique("h", keep="first", maintain_order=True)
+    ref_norm = (
+        pl.DataFrame({"h": norm_hash(ref), "ref_id": ref["record_id"]})
+        .drop_nulls("h")
+        .unique("h", keep="first", maintain_order=True)
+    )
     return (
         pl.DataFrame({"h": norm})
         .join(ref_norm, on="h", how="left", maintain_order="left")
@@ -581,7 +584,11 @@ def _norm_lookup(norm: pl.Series, ref: pl.DataFrame) -> pl.Series:
 
 
 def norm_hash(frame: pl.DataFrame) -> pl.Series:
-    return frame.select(normalized(pl.col("text")).hash(_NORM_SEED)).to_series()
+    """64-bit hash of each row's normalised text (null where the text is null)."""
+    text = pl.col("text")
+    return frame.select(
+        pl.when(text.is_not_null()).then(normalized(text).hash(_NORM_SEED))
+    ).to_series()
 
 
 def _params(ctx: CurationContext) -> dedup.MinHashParams:
@@ -936,12 +943,13 @@ FILTERS: dict[str, FilterFn] = {
     "schema_valid": schema_valid_filter,
     "empty_fields": empty_fields_filter,
     "degenerate": degenerate_filter,
+    "prompt_echo": prompt_echo_filter,
     "length_bounds": length_bounds_filter,
     "label_not_allowed": label_not_allowed_filter,
     "exact_duplicate": exact_duplicate_filter,
     "seed_copy": seed_copy_filter,
-    "near_duplicate": near_duplicate_filter,
     "eval_contamination": eval_contamination_filter,
+    "near_duplicate": near_duplicate_filter,
     "pii": pii_filter,
     "label_agreement": label_agreement_filter,
 }

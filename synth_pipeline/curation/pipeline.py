@@ -92,7 +92,7 @@ def run_curation(
             )
         if verdict.frame is not None:
             frame = verdict.frame.with_columns(frame[_ROW])
-            ctx.cache.pop("shingles", None)  # texts changed: shingles must be recomputed
+            ctx.cache.clear()  # texts changed: derived tokens and hashes are stale
         flagged = pl.concat([frame.select("record_id"), decisions], how="horizontal").filter(
             pl.col("reason").is_not_null() | ~pl.col("keep")
         )

@@ -75,27 +75,28 @@ class ResponseCache:
         if not keys:
             return {}
         found: dict[str, CallOutcome] = {}
-        # One query per chunk keeps the parameter list bounded.
-        for start in range(0, len(keys), 5000):
-            chunk = keys[start : start + 5000]
-            rows = self.warehouse.rows(
-                "SELECT cache_key, status, error, response, raw_response, prompt_tokens, "
-                "completion_tokens, latency_seconds FROM generation_cache "
-                "WHERE cache_key IN (SELECT unnest(?::VARCHAR[]))",
-                [chunk],
+        rows: list[tuple[Any, ...]] = []
+        with self.warehouse.connect() as conn:  # one connection, whatever the number of keys
+            # One query per chunk keeps the parameter list bounded.
+            for start in range(0, len(keys), 5000):
+                rows += conn.execute(
+                    "SELECT cache_key, status, error, response, raw_response, prompt_tokens, "
+                    "completion_tokens, latency_seconds FROM generation_cache "
+                    "WHERE cache_key IN (SELECT unnest(?::VARCHAR[]))",
+                    [keys[start : start + 5000]],
+                ).fetchall()
+        for key, status, error, response, raw, pt, ct, lat in rows:
+            found[key] = CallOutcome(
+                key=key,
+                status=status,
+                error=error,
+                response=json.loads(response) if response else None,
+                raw=raw,
+                prompt_tokens=pt or 0,
+                completion_tokens=ct or 0,
+                latency_seconds=lat or 0.0,
+                from_cache=True,
             )
-            for key, status, error, response, raw, pt, ct, lat in rows:
-                found[key] = CallOutcome(
-                    key=key,
-                    status=status,
-                    error=error,
-                    response=json.loads(response) if response else None,
-                    raw=raw,
-                    prompt_tokens=pt or 0,
-                    completion_tokens=ct or 0,
-                    latency_seconds=lat or 0.0,
-                    from_cache=True,
-                )
         return found
 
     def _row(self, o: CallOutcome, identity: dict[str, str]) -> list[Any]:
