@@ -144,6 +144,9 @@ class DistillationStrategy(_StrategyBase):
     name: Literal["distillation"]
     # JSONL or CSV in the dataset folder; each row holds some of the spec's content fields.
     inputs_file: str
+    # The teacher; the dataset's provider when unset. SYNTH_PROVIDER and friends do not
+    # apply to it (they steer the generator).
+    teacher: ProviderSpec | None = None
 
     @model_validator(mode="after")
     def _check_file(self) -> DistillationStrategy:
@@ -210,6 +213,13 @@ class GenerationSpec(_Strict):
         default_factory=lambda: [SeedVariationStrategy(name="seed_variation")], min_length=1
     )
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    top_up_factor: float = Field(
+        default=1.5,
+        ge=0,
+        le=10,
+        description="After curation, request this many times each label's shortfall once "
+        "more (0 turns top-up off).",
+    )
     # A generated string field starting with one of these (case-insensitive) is a refusal.
     refusal_markers: list[str] = Field(default_factory=lambda: list(DEFAULT_REFUSAL_MARKERS))
 

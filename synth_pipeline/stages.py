@@ -140,7 +140,7 @@ def generate_candidates(
 
 
 def curate(spec: DatasetSpec, wh: Warehouse, version: str, log: Log | None = None) -> StageOutput:
-    from synth_pipeline.curation import run_curation
+    from synth_pipeline.curation import label_shortfall, run_curation
 
     candidates = _require(
         wh.stage("candidates", spec.name, version), "candidates", spec.name, version
@@ -148,6 +148,30 @@ def curate(spec: DatasetSpec, wh: Warehouse, version: str, log: Log | None = Non
     seeds = wh.stage("seeds", spec.name, version)
     holdout = wh.stage("holdout", spec.name, version)
     result = run_curation(spec, candidates, seeds, holdout, progress=log)
+    top_up_figures: dict[str, Any] = {}
+    shortfall = label_shortfall(spec, result.kept)
+    if (
+        spec.is_labelled
+        and spec.generation.top_up_factor > 0
+        and any(shortfall.values())
+        and _version_status(wh, spec.name, version) != "budget_stopped"
+    ):
+        from synth_pipeline.generation.top_up import generate_top_up
+
+        if log:
+            log(f"labels short of their quota after curation: {shortfall}; topping up")
+        top = generate_top_up(spec, wh, seeds, shortfall, spec.generation.top_up_factor)
+        if top.frame.height:
+            candidates = pl.concat([candidates, top.frame], how="diagonal_relaxed")
+            candidates = candidates.unique("record_id", keep="first", maintain_order=True)
+            wh.replace_version("candidates", spec.name, version, candidates)
+            result = run_curation(spec, candidates, seeds, holdout, progress=log)
+        top_up_figures = {
+            "shortfall_before_top_up": shortfall,
+            "top_up_requested": top.requested,
+            "top_up_calls": top.run.calls if top.run else 0,
+        }
+        shortfall = label_shortfall(spec, result.kept)
     kept = result.kept.select(RECORD_COLUMNS[:4])
     audit = result.audit
     counts = dict(result.counts)
@@ -180,9 +204,18 @@ def curate(spec: DatasetSpec, wh: Warehouse, version: str, log: Log | None = Non
             "dropped_by_reason": counts,
             "per_filter": result.per_filter,
             "per_label": _label_counts(kept),
+            "label_shortfall": shortfall,
+            **top_up_figures,
             **judge_figures,
         },
     )
+
+
+def _version_status(wh: Warehouse, dataset: str, version: str) -> str | None:
+    rows = wh.rows(
+        "SELECT status FROM versions WHERE dataset = ? AND version = ?", [dataset, version]
+    )
+    return rows[0][0] if rows else None
 
 
 def _store_check(

@@ -33,7 +33,8 @@ def _materializations(instance, dataset: str, stage: str, version: str):
 
 
 def test_small_version_end_to_end_is_published_with_report(project, instance):
-    project.add_dataset("support_intents", **SMALL_INTENTS)
+    small = {**SMALL_INTENTS, "generation": {**SMALL_INTENTS["generation"], "top_up_factor": 1}}
+    project.add_dataset("support_intents", **small)
     defs = project.definitions()
 
     run = materialize_version(defs, "support_intents", "v1", instance=instance)
@@ -44,7 +45,9 @@ def test_small_version_end_to_end_is_published_with_report(project, instance):
     )
     wh = project.warehouse()
     assert wh.published_version("support_intents") == "v1"
-    assert wh.count("candidates", "support_intents", "v1") == 16  # 8 labels x 2
+    # 8 labels x 2, plus a top-up for labels curation left short.
+    generated = wh.count("candidates", "support_intents", "v1")
+    assert generated >= 16
     kept = wh.count("filtered", "support_intents", "v1")
     dropped = wh.count("curation_audit", "support_intents", "v1")
     assert kept == wh.count("dataset_records", "support_intents", "v1") > 0
@@ -68,6 +71,10 @@ def test_small_version_end_to_end_is_published_with_report(project, instance):
     # The UI sees each stage's metadata for this version.
     (cand,) = _materializations(instance, "support_intents", "candidates", "v1")
     assert cand.metadata["dagster/row_count"].value == 16
+    (filt,) = _materializations(instance, "support_intents", "filtered", "v1")
+    shortfall_before = filt.metadata.get("shortfall_before_top_up")
+    if generated > 16:
+        assert shortfall_before is not None and sum(shortfall_before.value.values()) > 0
     assert "preview" in cand.metadata
     (rep,) = _materializations(instance, "support_intents", "validation_report", "v1")
     assert 0 <= rep.metadata["headline_score"].value <= 100
