@@ -8,7 +8,7 @@ long shared runs with the holdout, and PII. Then times `run_curation` (default c
 classifier judge is off by default) followed by `run_suite` on the kept rows (including
 the Great Expectations import) and reports the peak resident memory of the process.
 
-    .venv/bin/python bench/curation_scale.py --rows 1000000
+    .venv/bin/python bench/curation_scale.py --rows 1000000 [--judge]
 """
 
 from __future__ import annotations

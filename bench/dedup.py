@@ -5,8 +5,8 @@ planted near-duplicate pairs), the same tokenisation (lower-cased letter/digit r
 shingles), the same threshold and the same number of permutations (the project's DedupSpec
 defaults). Each is timed end to end from raw strings to a keep-first duplicate decision:
 
-- project: `near_duplicate_filter` (polars tokenising, rensa MinHash + LSH flags, banding of
-  flagged rows, exact-Jaccard verification, keep-first resolution);
+- project: `near_duplicate_filter` (polars tokenising, rensa MinHash + LSH flags, a rensa
+  index over the flagged rows, exact-Jaccard verification, keep-first resolution);
 - datasketch: `MinHash.bulk` over Python token sets, then the usual greedy loop
   (query `MinHashLSH`; a row with an estimated-Jaccard match above the threshold is a
   duplicate, otherwise it is inserted).
@@ -15,7 +15,7 @@ Recall is measured on a sample of planted pairs whose exact Jaccard is >= the th
 the share whose later row was flagged as a duplicate. Each side runs --repeat times and
 its fastest run counts (the machine is shared; the minimum is the least disturbed run).
 
-    .venv/bin/python bench/dedup.py [--rows 200000] [--pairs 10000]
+    .venv/bin/python bench/dedup.py [--rows 200000] [--pairs 10000] [--repeat 3]
 """
 
 from __future__ import annotations

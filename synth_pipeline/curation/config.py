@@ -6,9 +6,9 @@ chain. This module must not import `synth_pipeline.spec` (the spec imports it).
 Example (every key optional):
 
     curation:
-      filters: [schema_valid, empty_fields, degenerate, length_bounds, label_not_allowed,
-                exact_duplicate, seed_copy, eval_contamination, near_duplicate, pii,
-                label_agreement]
+      filters: [schema_valid, empty_fields, degenerate, prompt_echo, length_bounds,
+                label_not_allowed, exact_duplicate, seed_copy, eval_contamination,
+                near_duplicate, pii, label_agreement]
       degenerate: {max_repeated_ngram_ratio: 0.4, min_script_share: 0.5}
       dedup: {near_duplicate_threshold: 0.8, seed_near_copy_threshold: 0.8}
       contamination: {near_duplicate_threshold: 0.7, ngram_run: 8}
@@ -18,11 +18,11 @@ Example (every key optional):
 
 Reasons written to the audit, by filter: schema_valid: generation_failed:<error>,
 schema_invalid; empty_fields: empty_field; degenerate: boilerplate, repeated_ngrams,
-wrong_script, restates_question; length_bounds: too_short, too_long; label_not_allowed:
-label_not_allowed; exact_duplicate: exact_duplicate; seed_copy: seed_copy,
-seed_near_copy; eval_contamination: holdout_copy, holdout_contamination; near_duplicate:
-near_duplicate; pii: pii_redacted (row kept) or pii_detected (row dropped);
-label_agreement: label_disagreement.
+wrong_script, restates_question; prompt_echo: prompt_echo; length_bounds: too_short,
+too_long; label_not_allowed: label_not_allowed; exact_duplicate: exact_duplicate;
+seed_copy: seed_copy, seed_near_copy; eval_contamination: holdout_copy,
+holdout_contamination; near_duplicate: near_duplicate; pii: pii_redacted (row kept) or
+pii_detected (row dropped); label_agreement: label_disagreement.
 """
 
 from __future__ import annotations

@@ -555,7 +555,7 @@ def exact_duplicate_filter(frame: pl.DataFrame, ctx: CurationContext) -> Verdict
     if n == 0:
         return keep_all(0)
     norm = ctx.norm_hash(frame)
-    dup = (~norm.is_first_distinct()).to_numpy()
+    dup = (~norm.is_first_distinct() & norm.is_not_null()).to_numpy()
     detail = np.full(n, None, dtype=object)
     if dup.any():
         firsts = pl.DataFrame({"h": norm, "id": frame["record_id"]}).unique(
