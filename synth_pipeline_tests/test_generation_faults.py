@@ -109,6 +109,11 @@ def test_faults_are_recorded_retried_and_never_paid_twice(
     assert again.figures["calls"] == 0 and again.figures["cache_hits"] == 48
     assert again.frame.drop("from_cache").equals(frame.drop("from_cache"))
 
+    # The cache is shared across versions of the dataset: a new version pays nothing either.
+    stages.load_seeds(spec, wh, "v2")
+    v2 = stages.generate_candidates(spec, wh, "v2")
+    assert len(server.events) == before and v2.figures["cache_hits"] == 48
+
     # The key went to the server and nowhere else.
     assert server.authorizations == {f"Bearer {SECRET}"}
     for path in tmp_path.glob("warehouse.duckdb*"):
@@ -191,3 +196,59 @@ def test_distillation_and_attributes_rows_record_their_origin(
     assert all('"tone"' in p for p in attrs["params"].to_list())
     assert result.figures["attribute_coverage"] == {"tone": {"angry": 7, "calm": 7}}
     assert result.figures["attribute_values_missing"] == []
+
+
+def test_a_distillation_teacher_of_its_own_answers_the_inputs(
+    tmp_path: Path, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    teacher = FakeOpenAIServer()
+    teacher.start()
+    try:
+        spec, wh = _setup(
+            tmp_path,
+            server,
+            monkeypatch,
+            records_per_label=1,
+            strategies=[
+                {"name": "seed_variation", "weight": 0.75},
+                {
+                    "name": "distillation",
+                    "weight": 0.25,
+                    "inputs_file": "inbox.jsonl",
+                    "teacher": fake_provider(teacher.base_url, model="teacher-model"),
+                },
+            ],
+        )
+        spec.path("inbox.jsonl").write_text('{"text": "parcel is late"}\n{"text": "refund?"}\n')
+        out = stages.generate_candidates(spec, wh, "v1")
+        frame = out.frame
+        assert frame.height == 8 and out.figures["failures_by_reason"] == {}
+        distilled = frame.filter(frame["strategy"] == "distillation")
+        assert distilled.height == 2 and set(distilled["model"]) == {"teacher-model"}
+        assert len(teacher.events) == 2 and len(server.events) == 6
+        ledger = ledger_frame(wh, spec.name, "v1")
+        models = dict(zip(ledger["strategy"], ledger["model"], strict=True))
+        assert models == {"distillation": "teacher-model", "seed_variation": "fake-model"}
+        again = stages.generate_candidates(spec, wh, "v1")
+        assert again.figures["calls"] == 0 and again.frame.equals(frame.with_columns(
+            from_cache=True))  # fmt: skip
+    finally:
+        teacher.stop()
+
+
+def test_progress_reports_done_total_rate_and_failures(
+    tmp_path: Path, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.latency = 0.05
+    server.decide = lambda req: "truncated" if _class(req) < 3 else "ok"
+    spec, wh = _setup(tmp_path, server, monkeypatch, records_per_label=2)
+    seen = []
+    seeds = wh.stage("seeds", spec.name, "v1")
+    result = generate_version(spec, wh, "v1", seeds, progress=seen.append, progress_interval=0.1)
+    assert len(seen) >= 3  # periodic snapshots, then the final one
+    assert [p.done for p in seen] == sorted(p.done for p in seen)
+    last = seen[-1]
+    assert last.done == last.total == 16 and last.calls == result.run.calls
+    assert last.failed == sum(result.run.failures_by_reason.values())
+    assert any(p.rate > 0 and p.eta_seconds is not None for p in seen[:-1])
+    assert last.describe().startswith("generated 16/16")

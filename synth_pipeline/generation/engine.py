@@ -479,11 +479,11 @@ class GenerationEngine:
                 self.provider.cost(outcome.prompt_tokens, outcome.completion_tokens),
             )
             u.spend.add(spend)
-            u.busy_seconds += outcome.latency_seconds
-            u.last_end = time.monotonic()
             writer.put((request.strategy, outcome, spend))
             if outcome.status == "not_run":
                 return
+            u.busy_seconds += outcome.latency_seconds
+            u.last_end = time.monotonic()
             state.done += 1
             state.attempted += 1
             state.failed += outcome.status != "ok"
@@ -525,10 +525,10 @@ class GenerationEngine:
             tick.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await tick
-            # Whatever the budget left unstarted is recorded as not run.
+            # Whatever the budget (or an abort) left unstarted is recorded as not run.
             while todo:
                 key, request = todo.popleft()
-                record(key, request, self._not_run(key))
+                record(key, request, self._not_run(key, reason=stop_reason_on_exit or "budget"))
             await writer.close()
             if client is not None:
                 await client.client.close()
@@ -758,12 +758,17 @@ class GenerationEngine:
 
     @staticmethod
     def _not_run(
-        key: str, calls: int = 0, pt: int = 0, ct: int = 0, started: float | None = None
+        key: str,
+        calls: int = 0,
+        pt: int = 0,
+        ct: int = 0,
+        started: float | None = None,
+        reason: str = "budget",
     ) -> CallOutcome:
         return CallOutcome(
             key=key,
             status="not_run",
-            error="budget",
+            error=reason,
             response=None,
             raw=None,
             prompt_tokens=pt,
@@ -772,6 +777,34 @@ class GenerationEngine:
             transient=True,
             calls=calls,
         )
+
+
+def merge_runs(runs: list[tuple[list[int], GenerationRun]], n: int) -> GenerationRun:
+    """One run out of runs over disjoint parts of a plan (index lists into the plan of n),
+    e.g. the generator's requests and the distillation teacher's, run one after the other."""
+    outcomes: list[CallOutcome | None] = [None] * n
+    failures: dict[str, int] = {}
+    per_strategy: dict[str, StrategyUsage] = {}
+    for indices, run in runs:
+        for i, o in zip(indices, run.outcomes, strict=True):
+            outcomes[i] = o
+        for reason, count in run.failures_by_reason.items():
+            failures[reason] = failures.get(reason, 0) + count
+        per_strategy.update(run.per_strategy)
+    assert all(o is not None for o in outcomes)
+    parts = [run for _, run in runs]
+    return GenerationRun(
+        outcomes=outcomes,  # type: ignore[arg-type]
+        calls=sum(r.calls for r in parts),
+        cache_hits=sum(r.cache_hits for r in parts),
+        failures_by_reason=dict(sorted(failures.items())),
+        wall_seconds=sum(r.wall_seconds for r in parts),
+        limiter_history=[h for r in parts for h in r.limiter_history],
+        per_strategy=per_strategy,
+        stop_reason=next((r.stop_reason for r in parts if r.stop_reason), None),
+        limiter_decreases=sum(r.limiter_decreases for r in parts),
+        limiter_pauses=sum(r.limiter_pauses for r in parts),
+    )
 
 
 def _answer_failure_reason(e: BaseException) -> str | None:
@@ -811,21 +844,25 @@ def candidate_frame(
     text_field: str,
     requests: list[GenerationRequest],
     run: GenerationRun,
-    provider: ResolvedProvider,
-    engine: GenerationEngine,
+    engine: GenerationEngine | Callable[[GenerationRequest], GenerationEngine],
 ) -> pl.DataFrame:
     """One row per answered request: the record, or the failure with its reason, and its
     provenance. Requests a budget left unstarted have no row (the ledger counts them).
+    `engine` is the engine that ran the requests, or a function giving each request's.
 
     `params` holds the sampling parameters sent, plus `attributes` (attribute and
     scenario values, evolution operation, distillation input id) when the strategy set any.
     """
+    engine_for = None if isinstance(engine, GenerationEngine) else engine
     rows = []
     seen: set[str] = set()
     for request, outcome in zip(requests, run.outcomes, strict=True):
         if outcome.status == "not_run" or outcome.key in seen:
             continue
         seen.add(outcome.key)
+        eng = engine_for(request) if engine_for else engine
+        assert isinstance(eng, GenerationEngine)
+        provider = eng.provider
         ok = outcome.status == "ok"
         record: dict[str, Any] = {}
         if ok:
@@ -835,7 +872,7 @@ def candidate_frame(
         label = request.label
         if spec_label_field and label is None and ok:
             label = record.get(spec_label_field)
-        params = engine.request_params(request)
+        params = eng.request_params(request)
         if request.attributes:
             params["attributes"] = request.attribute_dict
         rows.append(

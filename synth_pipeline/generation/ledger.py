@@ -188,13 +188,17 @@ class UsageLedger:
                 f"FROM {LEDGER_TABLE} WHERE dataset = ? AND version = ?",
                 [self.dataset, self.version],
             ).fetchall()[0]
-            conn.executemany(
-                f"INSERT INTO {LEDGER_TABLE} (dataset, version, strategy, provider, model, "
-                "runs) VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT (dataset, version, strategy) DO "
-                "UPDATE SET runs = runs + 1, provider = excluded.provider, "
-                "model = excluded.model, updated_at = now()",
-                [[self.dataset, self.version, s, self.provider, self.model] for s in strategies],
-            )
+            if strategies:
+                conn.executemany(
+                    f"INSERT INTO {LEDGER_TABLE} (dataset, version, strategy, provider, model, "
+                    "runs) VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT (dataset, version, strategy) DO "
+                    "UPDATE SET runs = runs + 1, provider = excluded.provider, "
+                    "model = excluded.model, updated_at = now()",
+                    [
+                        [self.dataset, self.version, s, self.provider, self.model]
+                        for s in strategies
+                    ],
+                )
         return Spend(int(row[0]), int(row[1]), int(row[2]), float(row[3]))
 
     def add_spend(self, conn: duckdb.DuckDBPyConnection, deltas: dict[str, Spend]) -> None:
@@ -225,6 +229,8 @@ class UsageLedger:
              budget_stopped, stop_reason, self.dataset, self.version, s]
             for s, u in per_strategy.items()
         ]  # fmt: skip
+        if not rows:
+            return
         with self.warehouse.connect() as conn:
             conn.executemany(
                 f"UPDATE {LEDGER_TABLE} SET wall_seconds = wall_seconds + ?, "

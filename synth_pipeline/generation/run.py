@@ -6,6 +6,7 @@ the tests call it directly. Nothing here knows Dagster.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,13 +14,18 @@ from typing import Any
 import polars as pl
 
 from synth_pipeline.generation.cache import ResponseCache
-from synth_pipeline.generation.engine import GenerationEngine, GenerationRun, Progress
+from synth_pipeline.generation.engine import (
+    GenerationEngine,
+    GenerationRun,
+    Progress,
+    merge_runs,
+)
 from synth_pipeline.generation.engine import candidate_frame as _candidate_frame
 from synth_pipeline.generation.ledger import UsageLedger
 from synth_pipeline.generation.planner import Plan, plan_generation
 from synth_pipeline.generation.providers import ResolvedProvider, resolve_provider
 from synth_pipeline.generation.schema import ResponseModels
-from synth_pipeline.spec import DatasetSpec
+from synth_pipeline.spec import DatasetSpec, DistillationStrategy
 from synth_pipeline.warehouse import Warehouse
 
 # Keys of GenerationRequest.attributes that identify an input rather than a sampled value.
@@ -47,21 +53,47 @@ def generate_version(
 ) -> GenerationResult:
     provider = provider or resolve_provider(spec.provider)
     plan = plan_generation(spec, seeds)
-    engine = GenerationEngine(
-        provider,
-        ResponseModels(spec),
-        ResponseCache(wh, spec.name),
-        progress=progress,
-        progress_interval=progress_interval,
-        max_failure_rate=spec.generation.max_failure_rate,
-        budget=spec.generation.budget,
-        ledger=UsageLedger(wh, spec.name, version, provider.kind, provider.model),
-        refusal_markers=spec.generation.refusal_markers,
-        **(engine_options or {}),
+    models = ResponseModels(spec)
+
+    def engine(p: ResolvedProvider) -> GenerationEngine:
+        return GenerationEngine(
+            p,
+            models,
+            ResponseCache(wh, spec.name),
+            progress=progress,
+            progress_interval=progress_interval,
+            max_failure_rate=spec.generation.max_failure_rate,
+            budget=spec.generation.budget,
+            ledger=UsageLedger(wh, spec.name, version, p.kind, p.model),
+            refusal_markers=spec.generation.refusal_markers,
+            **(engine_options or {}),
+        )
+
+    main = engine(provider)
+    distill = next(
+        (s for s in spec.generation.strategies if isinstance(s, DistillationStrategy)), None
     )
-    run = engine.run(plan.requests)
+    if distill is None or distill.teacher is None:
+        run = main.run(plan.requests)
+        frame = _candidate_frame(spec.label_field, spec.text_field, plan.requests, run, main)
+        return GenerationResult(plan, run, frame, generation_figures(plan, run, frame, provider))
+
+    # A distillation teacher of its own: its requests run on a second engine, after the
+    # generator's. SYNTH_* variables steer the generator only.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNTH_")}
+    teacher = engine(resolve_provider(distill.teacher, env=env))
+    is_teacher = [r.strategy == "distillation" for r in plan.requests]
+    parts = []
+    for eng, wanted in ((main, False), (teacher, True)):
+        indices = [i for i, t in enumerate(is_teacher) if t == wanted]
+        parts.append((indices, eng.run([plan.requests[i] for i in indices])))
+    run = merge_runs(parts, len(plan.requests))
     frame = _candidate_frame(
-        spec.label_field, spec.text_field, plan.requests, run, provider, engine
+        spec.label_field,
+        spec.text_field,
+        plan.requests,
+        run,
+        lambda r: teacher if r.strategy == "distillation" else main,
     )
     return GenerationResult(plan, run, frame, generation_figures(plan, run, frame, provider))
 
