@@ -305,6 +305,9 @@ class DatasetSpec(_Strict):
                 raise ValueError("label_field and labels apply only to classification datasets")
             if self.generation.total_records is None:
                 raise ValueError("generation.total_records is required for an instruction dataset")
+        problems = self.generation.problems(self.kind, self.labels)
+        if problems:
+            raise ValueError("; ".join(problems))
         for f in (self.seeds_file, self.holdout_file):
             if "/" in f or "\\" in f or f.startswith("."):
                 raise ValueError(

@@ -160,7 +160,7 @@ def curate(spec: DatasetSpec, wh: Warehouse, version: str, log: Log | None = Non
 
         if log:
             log(f"labels short of their quota after curation: {shortfall}; topping up")
-        top = generate_top_up(spec, wh, seeds, shortfall, spec.generation.top_up_factor)
+        top = generate_top_up(spec, wh, version, seeds, shortfall, spec.generation.top_up_factor)
         if top.frame.height:
             candidates = pl.concat([candidates, top.frame], how="diagonal_relaxed")
             candidates = candidates.unique("record_id", keep="first", maintain_order=True)

@@ -161,6 +161,8 @@ class Warehouse:
             conn.close()
 
     def init(self) -> None:
+        if self._initialised:
+            return
         with self.connect():
             pass
 

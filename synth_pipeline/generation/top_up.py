@@ -15,6 +15,7 @@ import polars as pl
 
 from synth_pipeline.generation.cache import ResponseCache
 from synth_pipeline.generation.engine import GenerationEngine, GenerationRun, candidate_frame
+from synth_pipeline.generation.ledger import UsageLedger
 from synth_pipeline.generation.planner import GenerationRequest, plan_generation
 from synth_pipeline.generation.providers import resolve_provider
 from synth_pipeline.generation.schema import ResponseModels
@@ -63,6 +64,7 @@ def top_up_requests(
 def generate_top_up(
     spec: DatasetSpec,
     wh: Warehouse,
+    version: str,
     seeds: pl.DataFrame,
     shortfall: dict[str, int],
     factor: float,
@@ -77,6 +79,8 @@ def generate_top_up(
         ResponseCache(wh, spec.name),
         max_failure_rate=1.0,  # a top-up never fails the version: what it yields is extra
         budget=spec.generation.budget,
+        # The version's ledger: top-up spend counts toward the same budget and shows in it.
+        ledger=UsageLedger(wh, spec.name, version, provider.kind, provider.model),
         refusal_markers=spec.generation.refusal_markers,
     )
     run = engine.run(requests)
