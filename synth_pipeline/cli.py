@@ -50,7 +50,7 @@ def _warehouse() -> Warehouse:
     return Warehouse(default_warehouse())
 
 
-def _materialize(dataset: str, version: str | None) -> int:
+def _materialize(dataset: str, version: str | None, force: bool = False) -> int:
     # Dagster is imported here so `synth versions` stays fast.
     from synth_pipeline.definitions import defs
     from synth_pipeline.defs.runner import materialize_version, new_version_id
@@ -60,6 +60,15 @@ def _materialize(dataset: str, version: str | None) -> int:
             validate_version(version)
         except WarehouseError as e:
             _fail(str(e))
+        if _warehouse().was_published(dataset, version):
+            if not force:
+                _fail(
+                    f"version {version} of {dataset} is published and immutable; "
+                    "pass --force to materialize a new version from the same inputs"
+                )
+            fresh = new_version_id()
+            console.print(f"{version} is published and stays as it is; forcing new version {fresh}")
+            version = fresh
     version = version or new_version_id()
     logging.getLogger("dagster").setLevel(logging.WARNING)
     console.print(f"Materializing [bold]{dataset}[/] version [bold]{version}[/] ...")
@@ -122,9 +131,12 @@ def demo() -> None:
 def materialize(
     dataset: str,
     version: Annotated[str | None, typer.Option(help="Version id; a new one by default.")] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="For a published VERSION: make a new version instead.")
+    ] = False,
 ) -> None:
     """Materialize one version of DATASET: seeds to published."""
-    raise typer.Exit(code=_materialize(dataset, version))
+    raise typer.Exit(code=_materialize(dataset, version, force))
 
 
 @app.command()

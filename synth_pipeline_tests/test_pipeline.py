@@ -182,3 +182,26 @@ def test_hostile_version_ids_are_refused(project, instance, hostile):
         materialize_version(
             project.definitions(), "support_intents", hostile or " ", instance=instance
         )
+
+
+def test_instruction_dataset_with_llm_judge_end_to_end(project, instance):
+    project.add_dataset(
+        "coffee_qa",
+        generation={"total_records": 8},
+        quality={"min_yield": 1},
+        curation={"llm_judge": {"threshold": 1, "min_pass_rate": 0.0}},
+    )
+    run = materialize_version(project.definitions(), "coffee_qa", "v1", instance=instance)
+
+    wh = project.warehouse()
+    assert "filtered" in run.materialized, run.errors
+    judged = wh.query(
+        "SELECT reason, score, detail FROM curation_audit WHERE dataset = 'coffee_qa' "
+        "AND version = 'v1' AND filter = 'llm_judge'"
+    )
+    assert judged.height >= 1  # every row that reached the judge got a verdict
+    assert judged.filter(judged["score"].is_not_null())["score"].is_between(1, 5).all()
+    assert run.success, run.errors
+    assert wh.published_version("coffee_qa") == "v1"
+    record = json.loads(wh.stage("dataset_records", "coffee_qa", "v1")["record"][0])
+    assert set(record) == {"question", "answer"}

@@ -29,7 +29,7 @@ class LlmJudgeSpec(BaseModel):
     model: str | None = None
     base_url: str | None = None
     api_key_env: str | None = None
-    max_tokens: int = Field(default=96, ge=8)
+    max_tokens: int = Field(default=128, ge=8)
     concurrency: int = Field(default=4, ge=1, le=256)
 
     @model_validator(mode="after")
