@@ -42,7 +42,7 @@ def record_id(prefix: str, record: dict[str, Any]) -> str:
     return f"{prefix}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
-def _read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
+def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     """(line number, raw object) pairs; line numbers are 1-based as an editor shows them."""
     rows: list[tuple[int, dict[str, Any]]] = []
     if path.suffix == ".jsonl":
@@ -127,7 +127,7 @@ def load_real_records(spec: DatasetSpec, file_name: str, prefix: str) -> pl.Data
     path = spec.path(file_name)
     if not path.is_file():
         raise SpecError(f"{path}: file not found (dataset {spec.name!r}, {prefix} file)")
-    raw = _read_rows(path)
+    raw = read_rows(path)
     if not raw:
         raise SpecError(f"{path}: the file holds no records; {prefix} data must not be empty")
     rows = []

@@ -29,7 +29,6 @@ smaller plan and only the new ones are paid for.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import heapq
 import json
@@ -40,6 +39,7 @@ from typing import Any
 import polars as pl
 
 from synth_pipeline.generation.prompts import strategy_messages
+from synth_pipeline.records import read_rows
 from synth_pipeline.spec import (
     AttributesStrategy,
     ClassBalanceStrategy,
@@ -233,23 +233,7 @@ def load_inputs(spec: DatasetSpec, file_name: str) -> list[tuple[str, dict[str, 
     if not path.is_file():
         raise SpecError(f"{path}: distillation inputs file not found (dataset {spec.name!r})")
     content = {f.name: f for f in spec.content_fields}
-    rows: list[tuple[int, dict[str, Any]]] = []
-    if path.suffix == ".jsonl":
-        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise SpecError(f"{path}:{lineno}: malformed JSON: {e.msg}") from e
-            if not isinstance(obj, dict):
-                raise SpecError(f"{path}:{lineno}: expected a JSON object per line")
-            rows.append((lineno, obj))
-    elif path.suffix == ".csv":
-        with path.open(encoding="utf-8", newline="") as fh:
-            rows = [(n, dict(r)) for n, r in enumerate(csv.DictReader(fh), start=2)]
-    else:
-        raise SpecError(f"{path}: unsupported file type {path.suffix!r} (use .jsonl or .csv)")
+    rows = read_rows(path)  # the same reader as seed files: errors name file and line
     out = []
     for lineno, obj in rows:
         where = f"{path}:{lineno}"
