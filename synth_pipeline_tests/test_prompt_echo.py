@@ -34,11 +34,11 @@ def test_windows_and_share_by_hand():
     assert share.to_list() == [1 / 3, 0.0]  # 1 prompt window among 3 windows; none
 
 
-def test_echoed_field_description_is_dropped_and_real_text_kept():
+def test_echoed_task_and_instructions_are_dropped_and_real_text_kept():
     spec = load_spec(DATA / "support_intents")
     frame = _frame(
         [
-            "The customer's message to online-store support, as the customer wrote it, was late.",
+            "Classify a message a customer sent to the support team about my parcel.",
             "Where is my order 5521? It was due Monday and the tracking hasn't moved.",
             "Write one new record in the same style please",
             "My message to support: the parcel is late",  # shares 3 words only: kept
