@@ -184,7 +184,7 @@ def test_every_seed_is_shown(n_seeds: int, n: int, k: int) -> None:
 
 
 def test_every_demo_seed_is_shown() -> None:
-    spec = load_spec(Path("data/coffee_qa"))
+    spec = load_spec(Path("data/support_intents"))
     seeds = load_real_records(spec, spec.seeds_file, "seed")
     used = {s for r in plan_generation(spec, seeds).requests for s in r.seed_ids}
     assert used == set(seeds["record_id"])
