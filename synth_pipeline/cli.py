@@ -22,6 +22,9 @@ from synth_pipeline.paths import default_warehouse, reports_dir
 from synth_pipeline.warehouse import Warehouse, WarehouseError, validate_version
 
 DEMO_DATASET = "support_intents"
+STAGE_NAMES = {
+    "seeds", "holdout", "candidates", "filtered", "dataset", "validation_report", "published",
+}  # fmt: skip
 KEY_FIGURES = (
     "utility.tstr_accuracy",
     "utility.tstr_macro_f1",
@@ -141,47 +144,48 @@ def materialize(
 
 @app.command()
 def versions(dataset: str) -> None:
-    """List DATASET's versions with their gates, publication and row counts."""
+    """List DATASET's versions: gates, publication, row counts, model calls and spend."""
+    from synth_pipeline.generation.ledger import ledger_frame
+    from synth_pipeline.sql_models import MODELS_DIR, load_models, relation_name, run_model
+
     wh = _warehouse()
-    rows = wh.rows(
-        """
-        SELECT v.version, v.created_at, v.status, v.provider, v.model,
-               (SELECT count(*) FROM candidates c
-                 WHERE c.dataset = v.dataset AND c.version = v.version) AS candidates,
-               (SELECT count(*) FROM dataset_records d
-                 WHERE d.dataset = v.dataset AND d.version = v.version) AS rows,
-               (SELECT string_agg(DISTINCT check_name, ', ') FROM check_results r
-                 WHERE r.dataset = v.dataset AND r.version = v.version AND NOT r.passed) AS failed,
-               (SELECT count(DISTINCT check_name) FROM check_results r
-                 WHERE r.dataset = v.dataset AND r.version = v.version AND r.passed) AS passed,
-               p.version IS NOT NULL AS is_published
-        FROM versions v
-        LEFT JOIN published p ON p.dataset = v.dataset AND p.version = v.version
-        WHERE v.dataset = ?
-        ORDER BY v.version
-        """,
+    # The per-version summary is the `version_summary` SQL model; refresh its view first.
+    summary = next(m for m in load_models(MODELS_DIR, STAGE_NAMES) if m.name == "version_summary")
+    run_model(wh, summary, dataset, "summary")
+    rows = wh.query(
+        f"SELECT * FROM {relation_name('version_summary')} WHERE dataset = ? ORDER BY version",
         [dataset],
     )
-    if not rows:
+    if rows.is_empty():
         _fail(f"no versions of {dataset!r} in {wh.path}")
+    spend: dict[str, dict[str, Any]] = {}
+    for r in ledger_frame(wh, dataset).iter_rows(named=True):
+        s = spend.setdefault(r["version"], {"calls": 0, "tokens": 0, "cost": 0.0, "stopped": False})
+        s["calls"] += r["calls"] or 0
+        s["tokens"] += (r["prompt_tokens"] or 0) + (r["completion_tokens"] or 0)
+        s["cost"] += r["cost_usd"] or 0.0
+        s["stopped"] = s["stopped"] or bool(r["budget_stopped"])
     table = Table(title=f"{dataset} versions")
-    for col in ("version", "created", "gates", "published", "rows", "candidates", "model"):
+    for col in ("version", "created", "gates", "published", "rows", "candidates", "calls", "cost"):
         table.add_column(col)
-    for version, created, status, _prov, model, cands, nrows, failed, passed, is_pub in rows:
-        if failed:
-            gates = f"[red]failed: {failed}[/]"
-        elif passed:
-            gates = f"[green]passed ({passed})[/]"
+    for r in rows.iter_rows(named=True):
+        if r["gates_failed"]:
+            gates = f"[red]failed: {r['failed_checks']}[/]"
+        elif r["gates_passed"]:
+            gates = f"[green]passed ({r['gates_passed']})[/]"
         else:
-            gates = status or "not checked"
+            gates = r["status"] or "not checked"
+        s = spend.get(r["version"], {})
+        calls = str(s.get("calls", 0)) + (" [red](budget-stopped)[/]" if s.get("stopped") else "")
         table.add_row(
-            version,
-            str(created)[:19],
+            r["version"],
+            str(r["created_at"] or "")[:19],
             gates,
-            "[bold green]yes[/]" if is_pub else "no",
-            str(nrows),
-            str(cands),
-            model or "",
+            "[bold green]yes[/]" if r["is_published"] else "no",
+            str(r["dataset_rows"]),
+            f"{r['candidates_ok']} ok / {r['candidates']}",
+            calls,
+            f"${s.get('cost', 0.0):.4f}",
         )
     console.print(table)
 
