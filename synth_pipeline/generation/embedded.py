@@ -34,10 +34,19 @@ def weights_path() -> Path:
 
 
 def default_threads() -> int:
-    """One core fewer than the machine has: llama.cpp's threads meet at a barrier every
-    token, so one descheduled thread stalls them all. Measured on 2 cores shared with other
-    work: 1 thread gave 50-80 generated tokens/s at 4 parallel requests, 2 threads 7-13."""
-    return max(1, (os.cpu_count() or 2) - 1)
+    """Every core on a quiet machine; one fewer when other work already keeps it busy.
+
+    llama.cpp's threads meet at a barrier every token, so one descheduled thread stalls
+    them all. Measured here at 4 parallel requests: on a quiet 2-core machine 2 threads gave
+    46 generated tokens/s and 1 thread 27; with other work on both cores, 1 thread gave
+    50-80 and 2 threads 7-13. The 1-minute load average at server start decides.
+    """
+    cores = os.cpu_count() or 2
+    try:
+        busy = os.getloadavg()[0] >= cores - 0.5
+    except OSError:  # no load average on this platform
+        busy = False
+    return max(1, cores - 1) if busy else cores
 
 
 def embedded_base_url(parallel: int = 4, context_per_slot: int = 2048) -> str:
