@@ -70,3 +70,13 @@ def test_cli_reads_while_another_process_writes(project):
         stdout, _ = writer.communicate(timeout=60)
     assert writer.returncode == 0
     assert int(stdout.decode().strip()) > 5  # the writer made progress the whole time
+
+
+def test_unknown_or_hostile_dataset_names_are_refused(project, instance):
+    import pytest
+
+    project.add_dataset("support_intents", **SMALL_INTENTS)
+    for name in ("nope", "../support_intents", "support_intents; DROP TABLE seeds"):
+        with pytest.raises(KeyError, match="unknown dataset"):
+            materialize_version(project.definitions(), name, "v1", instance)
+    assert instance.get_dynamic_partitions("nope_versions") == []

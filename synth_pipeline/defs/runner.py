@@ -56,13 +56,12 @@ def materialize_version(
     console_log_level: str = "DEBUG",
 ) -> VersionRun:
     version = validate_version(version or new_version_id())
-    instance = instance or project_instance()
-    instance.add_dynamic_partitions(f"{dataset}_versions", [version])
-    job_name = f"{dataset}_version"
-    try:
-        job = defs.resolve_job_def(job_name)
+    try:  # an unknown (or hostile) dataset name never reaches the instance
+        job = defs.resolve_job_def(f"{dataset}_version")
     except Exception as e:
         raise KeyError(f"unknown dataset {dataset!r}") from e
+    instance = instance or project_instance()
+    instance.add_dynamic_partitions(f"{dataset}_versions", [version])
     kwargs = {}
     if selection:
         kwargs["asset_selection"] = [dg.AssetKey([dataset, s]) for s in selection]
