@@ -148,3 +148,11 @@ def file_sha256(path: Path) -> str:
 
 def parse_record(row_record: str) -> dict[str, Any]:
     return json.loads(row_record)
+
+
+def label_counts(frame: pl.DataFrame) -> dict[str, int]:
+    """Rows per label, sorted by label; {} for unlabelled frames."""
+    if frame.is_empty():
+        return {}
+    counts = frame.drop_nulls("label").group_by("label").len().sort("label")
+    return {str(r["label"]): int(r["len"]) for r in counts.iter_rows(named=True)}

@@ -26,7 +26,7 @@ from synth_pipeline.generation.engine import Progress
 from synth_pipeline.generation.providers import resolve_provider
 from synth_pipeline.generation.run import generate_version
 from synth_pipeline.progress import emit
-from synth_pipeline.records import RECORD_COLUMNS, file_sha256, load_real_records
+from synth_pipeline.records import RECORD_COLUMNS, file_sha256, label_counts, load_real_records
 from synth_pipeline.spec import DatasetSpec
 from synth_pipeline.warehouse import Warehouse
 
@@ -49,13 +49,6 @@ class CheckOutput:
     passed: bool
     outcomes: list[Any]
     figures: dict[str, Any] = field(default_factory=dict)
-
-
-def _label_counts(frame: pl.DataFrame) -> dict[str, int]:
-    if frame.is_empty() or frame["label"].null_count() == frame.height:
-        return {}
-    counts = frame.group_by("label").len().sort("label")
-    return {str(r["label"]): int(r["len"]) for r in counts.iter_rows(named=True)}
 
 
 def _require(frame: pl.DataFrame, what: str, dataset: str, version: str) -> pl.DataFrame:
@@ -90,7 +83,7 @@ def load_seeds(spec: DatasetSpec, wh: Warehouse, version: str) -> StageOutput:
     )
     return StageOutput(
         frame,
-        {"rows": frame.height, "per_label": _label_counts(frame), "file": spec.seeds_file},
+        {"rows": frame.height, "per_label": label_counts(frame), "file": spec.seeds_file},
     )
 
 
@@ -99,7 +92,7 @@ def load_holdout(spec: DatasetSpec, wh: Warehouse, version: str) -> StageOutput:
     wh.replace_version("holdout", spec.name, version, frame)
     return StageOutput(
         frame,
-        {"rows": frame.height, "per_label": _label_counts(frame), "file": spec.holdout_file},
+        {"rows": frame.height, "per_label": label_counts(frame), "file": spec.holdout_file},
     )
 
 
@@ -203,7 +196,7 @@ def curate(spec: DatasetSpec, wh: Warehouse, version: str, log: Log | None = Non
             "dropped": candidates.height - kept.height,
             "dropped_by_reason": counts,
             "per_filter": result.per_filter,
-            "per_label": _label_counts(kept),
+            "per_label": label_counts(kept),
             "label_shortfall": shortfall,
             **top_up_figures,
             **judge_figures,
@@ -216,6 +209,13 @@ def _version_status(wh: Warehouse, dataset: str, version: str) -> str | None:
         "SELECT status FROM versions WHERE dataset = ? AND version = ?", [dataset, version]
     )
     return rows[0][0] if rows else None
+
+
+def _check_output(check_name: str, outcomes: list[Any], **figures: Any) -> CheckOutput:
+    failed = [o.name for o in outcomes if not o.passed]
+    return CheckOutput(
+        check_name, not failed, outcomes, {"evaluated": len(outcomes), "failed": failed, **figures}
+    )
 
 
 def _store_check(
@@ -272,16 +272,7 @@ def run_quality_suite(spec: DatasetSpec, wh: Warehouse, version: str, stage: str
     passed = _store_check(wh, spec.name, version, check_name, stage, outcomes)
     if not passed:
         wh.set_version_status(spec.name, version, "failed")
-    return CheckOutput(
-        check_name,
-        passed,
-        outcomes,
-        {
-            "evaluated": len(outcomes),
-            "failed": [o.name for o in outcomes if not o.passed],
-            "rows": frame.height,
-        },
-    )
+    return _check_output(check_name, outcomes, rows=frame.height)
 
 
 def _judge_pass_rate(spec: DatasetSpec, wh: Warehouse, version: str) -> Any:
@@ -318,7 +309,7 @@ def build_dataset(spec: DatasetSpec, wh: Warehouse, version: str) -> StageOutput
         raise StageError(f"{spec.name}/filtered failed {failed} for version {version}")
     frame = filtered.select(RECORD_COLUMNS[:4])
     wh.replace_version("dataset_records", spec.name, version, frame)
-    return StageOutput(frame, {"rows": frame.height, "per_label": _label_counts(frame)})
+    return StageOutput(frame, {"rows": frame.height, "per_label": label_counts(frame)})
 
 
 # --- report and publication -------------------------------------------------------
@@ -366,17 +357,22 @@ def build_validation_report(
         schema={"metric": pl.String, "value": pl.Float64},
     )
     wh.replace_version("report_metrics", spec.name, version, metrics)
-    outcomes = [_ThresholdOutcome.of(t) for t in result.threshold_results]
+    from synth_pipeline.quality import ExpectationOutcome
+
+    outcomes = [
+        ExpectationOutcome(
+            name=t.name,
+            passed=bool(t.passed),
+            observed=t.observed,
+            expected=t.threshold,
+            details=f"{t.name}: observed {t.observed}, threshold {t.threshold}",
+        )
+        for t in result.threshold_results
+    ]
     passed = _store_check(wh, spec.name, version, REPORT_THRESHOLDS, "validation_report", outcomes)
     if not passed:
         wh.set_version_status(spec.name, version, "failed")
-    check = CheckOutput(
-        REPORT_THRESHOLDS,
-        passed,
-        outcomes,
-        {"evaluated": len(outcomes), "failed": [o.name for o in outcomes if not o.passed]},
-    )
-    return result, check
+    return result, _check_output(REPORT_THRESHOLDS, outcomes)
 
 
 def stored_check(spec: DatasetSpec, wh: Warehouse, version: str, check_name: str) -> CheckOutput:
@@ -390,39 +386,13 @@ def stored_check(spec: DatasetSpec, wh: Warehouse, version: str, check_name: str
     )
     if not rows:
         raise StageError(f"{check_name} has not been evaluated for {spec.name} version {version}")
+    from synth_pipeline.quality import ExpectationOutcome
+
     outcomes = [
-        _ThresholdOutcome(name, bool(p), json.loads(obs), json.loads(exp), det)
+        ExpectationOutcome(name, bool(p), json.loads(obs), json.loads(exp), det)
         for name, p, obs, exp, det in rows
     ]
-    passed = all(o.passed for o in outcomes)
-    return CheckOutput(
-        check_name,
-        passed,
-        outcomes,
-        {"evaluated": len(outcomes), "failed": [o.name for o in outcomes if not o.passed]},
-    )
-
-
-@dataclass
-class _ThresholdOutcome:
-    name: str
-    passed: bool
-    observed: Any
-    expected: Any
-    details: str
-
-    @classmethod
-    def of(cls, t: Any) -> _ThresholdOutcome:
-        get = t.get if isinstance(t, dict) else (lambda k, d=None: getattr(t, k, d))
-        name = get("name")
-        observed, threshold = get("observed"), get("threshold")
-        return cls(
-            name=name,
-            passed=bool(get("passed")),
-            observed=observed,
-            expected=threshold,
-            details=f"{name}: observed {observed}, threshold {threshold}",
-        )
+    return _check_output(check_name, outcomes)
 
 
 def publish(spec: DatasetSpec, wh: Warehouse, version: str) -> StageOutput:

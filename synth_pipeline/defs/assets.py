@@ -4,7 +4,6 @@ Each asset is a thin wrapper: it calls one function of `synth_pipeline.stages`
 and turns its figures into metadata.
 """
 
-import base64
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -250,10 +249,6 @@ def _report_metadata(result: Any) -> dict[str, Any]:
     for metric, value in result.metrics.items():
         meta[metric] = dg.MetadataValue.float(float(value))
     return meta
-
-
-def image_markdown(png: bytes, alt: str) -> str:
-    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
 
 
 __all__ = ["STAGES", "DatasetDefs", "dataset_defs", "markdown_table", "versions_partitions"]

@@ -25,6 +25,7 @@ from synth_pipeline.generation.ledger import UsageLedger
 from synth_pipeline.generation.planner import Plan, plan_generation
 from synth_pipeline.generation.providers import ResolvedProvider, resolve_provider
 from synth_pipeline.generation.schema import ResponseModels
+from synth_pipeline.records import label_counts
 from synth_pipeline.spec import DatasetSpec, DistillationStrategy
 from synth_pipeline.warehouse import Warehouse
 
@@ -98,13 +99,6 @@ def generate_version(
     return GenerationResult(plan, run, frame, generation_figures(plan, run, frame, provider))
 
 
-def _label_counts(frame: pl.DataFrame) -> dict[str, int]:
-    if frame.is_empty() or frame["label"].null_count() == frame.height:
-        return {}
-    counts = frame.drop_nulls("label").group_by("label").len().sort("label")
-    return {str(r["label"]): int(r["len"]) for r in counts.iter_rows(named=True)}
-
-
 def attribute_coverage(plan: Plan, frame: pl.DataFrame) -> dict[str, dict[str, int]]:
     """Per dimension and value, the records generated ok (0 for planned values none reached)."""
     ok_rows = {
@@ -129,7 +123,7 @@ def generation_figures(
     per_strategy = {}
     for name, usage in run.per_strategy.items():
         figures = usage.figures()
-        figures["per_label"] = _label_counts(ok.filter(pl.col("strategy") == name))
+        figures["per_label"] = label_counts(ok.filter(pl.col("strategy") == name))
         per_strategy[name] = figures
     coverage = attribute_coverage(plan, frame)
     return {
@@ -151,7 +145,7 @@ def generation_figures(
         "stop_reason": run.stop_reason or "none",
         "provider": provider.kind,
         "model": provider.model,
-        "per_label": _label_counts(ok),
+        "per_label": label_counts(ok),
         "per_strategy": per_strategy,
         "attribute_coverage": coverage,
         "attribute_values_missing": [
