@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from synth_pipeline.curation.filters import FILTERS, CurationContext
-from synth_pipeline.curation.prompt_echo import echo_share, prompt_windows
+from synth_pipeline.curation.prompt_echo import windows_of
 from synth_pipeline.spec import load_spec
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -25,13 +25,9 @@ def _frame(texts: list[str]) -> pl.DataFrame:
     )
 
 
-def test_windows_and_share_by_hand():
-    windows = prompt_windows(["The quick brown fox jumps"], 3)
-    assert windows == ["brown fox jumps", "quick brown fox", "the quick brown"]
-    share = echo_share(
-        pl.Series(["so the quick brown cat", "nothing alike here at all"]), windows, 3
-    )
-    assert share.to_list() == [1 / 3, 0.0]  # 1 prompt window among 3 windows; none
+def test_windows_by_hand():
+    windows = windows_of(["The quick brown_fox jumps"], 3)
+    assert windows == {"brown fox jumps", "quick brown fox", "the quick brown"}
 
 
 def test_echoed_task_and_instructions_are_dropped_and_real_text_kept():
@@ -41,7 +37,7 @@ def test_echoed_task_and_instructions_are_dropped_and_real_text_kept():
             "Classify a message a customer sent to the support team about my parcel.",
             "Where is my order 5521? It was due Monday and the tracking hasn't moved.",
             "Write one new record in the same style please",
-            "My message to support: the parcel is late",  # shares 3 words only: kept
+            "My message to support: the parcel is late",  # no 3-word run of the prompt: kept
         ]
     )
     verdict = FILTERS["prompt_echo"](frame, CurationContext(spec, frame.clear(), frame.clear()))

@@ -33,12 +33,15 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from synth_pipeline.curation.judge_config import LlmJudgeSpec
+from synth_pipeline.curation.patterns import ARTIFACT_PATTERNS, VOICE_PATTERNS
 
 FilterName = Literal[
     "schema_valid",
     "empty_fields",
     "degenerate",
     "prompt_echo",
+    "format_artifact",
+    "voice",
     "length_bounds",
     "label_not_allowed",
     "exact_duplicate",
@@ -47,6 +50,7 @@ FilterName = Literal[
     "eval_contamination",
     "pii",
     "label_agreement",
+    "realism",
 ]
 
 # Cheap, row-local checks first; set-wise checks on what survives, memorisation and eval
@@ -58,6 +62,8 @@ DEFAULT_FILTERS: tuple[FilterName, ...] = (
     "empty_fields",
     "degenerate",
     "prompt_echo",
+    "format_artifact",
+    "voice",
     "length_bounds",
     "label_not_allowed",
     "exact_duplicate",
@@ -66,6 +72,18 @@ DEFAULT_FILTERS: tuple[FilterName, ...] = (
     "near_duplicate",
     "pii",
     "label_agreement",
+    "realism",
+)
+
+# Filters that judge what a record says (not its form, its overlap or its privacy): the report
+# runs them again over a version's records to estimate the junk share it would publish.
+CONTENT_FILTERS: tuple[FilterName, ...] = (
+    "degenerate",
+    "prompt_echo",
+    "format_artifact",
+    "voice",
+    "label_agreement",
+    "realism",
 )
 
 PiiType = Literal[
@@ -135,10 +153,11 @@ class DegenerateSpec(_Strict):
         "of their letters.",
     )
     prompt_echo_ngram: int = Field(
-        default=5,
-        ge=3,
+        default=3,
+        ge=2,
         description="Drop a record sharing a run of this many words with the task, a field "
-        "description or the prompt's instructions (the model echoed its prompt).",
+        "description, a label or a prompt template, unless real records share that run too "
+        "(the model echoed its prompt).",
     )
     check_restatement: bool = True
     restatement_threshold: float = Field(
@@ -180,6 +199,14 @@ class DedupSpec(_Strict):
         le=1,
         description="Jaccard at which a candidate is a near-copy of a seed.",
     )
+    seed_overlap_share: float = Field(
+        default=0.6,
+        gt=0,
+        le=1,
+        description="Drop a candidate when this share of its word runs (seed_overlap_ngram "
+        "words) occur in the seeds: a seed cut short, padded with filler, or two joined.",
+    )
+    seed_overlap_ngram: int = Field(default=3, ge=2, le=8)
     shingle_size: int = Field(
         default=1, ge=1, le=5, description="Word n-gram size of shingles; 1 suits short texts."
     )
@@ -222,6 +249,57 @@ class JudgeSpec(_Strict):
     min_seeds_per_label: int = Field(default=2, ge=1)
 
 
+def _check_patterns(patterns: dict[str, str]) -> dict[str, str]:
+    for name, p in patterns.items():
+        try:
+            re.compile(p)
+        except re.error as e:
+            raise ValueError(f"pattern {name!r} ({p!r}) is not a valid regex: {e}") from e
+    return patterns
+
+
+class ArtifactSpec(_Strict):
+    """Prompt scaffolding in a record (`format_artifact` filter)."""
+
+    patterns: dict[str, str] = Field(
+        default_factory=lambda: dict(ARTIFACT_PATTERNS),
+        description="Named case-insensitive regexes (Python re); a pattern that matches any "
+        "seed is switched off for the dataset.",
+    )
+    _valid = field_validator("patterns")(classmethod(lambda cls, v: _check_patterns(v)))
+
+
+class VoiceSpec(_Strict):
+    """An assistant's or agent's voice, or text about a record (`voice` filter)."""
+
+    patterns: dict[str, str] = Field(
+        default_factory=lambda: dict(VOICE_PATTERNS),
+        description="Named case-insensitive regexes (Python re); a pattern that matches any "
+        "seed is switched off for the dataset.",
+    )
+    _valid = field_validator("patterns")(classmethod(lambda cls, v: _check_patterns(v)))
+
+
+class RealismSpec(_Strict):
+    """A cross-fitted real-vs-candidate classifier (`realism` filter)."""
+
+    enabled: bool = True
+    seed_quantile: float = Field(
+        default=0.1,
+        ge=0,
+        le=0.5,
+        description="Drop a row whose out-of-fold probability of being real is below this "
+        "quantile of the seeds' own out-of-fold probabilities.",
+    )
+    folds: int = Field(default=5, ge=2, le=20, description="Cross-fitting folds.")
+    min_real: int = Field(
+        default=20, ge=4, description="Fewer real records than this: the filter is skipped."
+    )
+    min_candidates: int = Field(
+        default=20, ge=4, description="Fewer rows than this: the filter is skipped."
+    )
+
+
 class GatesSpec(_Strict):
     """Thresholds of the blocking quality suite (row count and lengths come from `quality:`)."""
 
@@ -248,6 +326,9 @@ class CurationSpec(_Strict):
     dedup: DedupSpec = Field(default_factory=DedupSpec)
     contamination: ContaminationSpec = Field(default_factory=ContaminationSpec)
     pii: PiiSpec = Field(default_factory=PiiSpec)
+    artifacts: ArtifactSpec = Field(default_factory=ArtifactSpec)
+    voice: VoiceSpec = Field(default_factory=VoiceSpec)
+    realism: RealismSpec = Field(default_factory=RealismSpec)
     judge: JudgeSpec = Field(default_factory=JudgeSpec)
     gates: GatesSpec = Field(default_factory=GatesSpec)
     llm_judge: LlmJudgeSpec = Field(default_factory=LlmJudgeSpec)

@@ -11,21 +11,28 @@ reorders rows; one that rewrites rows returns the rewritten frame.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
 from synth_pipeline.curation import dedup, pii
+from synth_pipeline.curation.base import (
+    _MIX64,
+    CurationContext,
+    FilterFn,
+    Verdict,
+    _decisions,
+    keep_all,
+    norm_hash,
+)
+from synth_pipeline.curation.patterns import format_artifact_filter, voice_filter
 from synth_pipeline.curation.prompt_echo import prompt_echo_filter
+from synth_pipeline.curation.realism import realism_filter
 from synth_pipeline.curation.text import (
     content_segments,
     ngram_hashes,
-    normalized,
     shingles,
-    shingles_from_tokens,
     string_content_fields,
     string_fields,
     token_lists,
@@ -33,7 +40,6 @@ from synth_pipeline.curation.text import (
 )
 
 if TYPE_CHECKING:
-    from synth_pipeline.curation.config import CurationSpec
     from synth_pipeline.spec import DatasetSpec
 
 # Scripts checked by the wrong-script filter (Unicode script names as the regex crate knows
@@ -57,161 +63,12 @@ SCRIPTS = (
     "Ethiopic",
 )
 
-_NORM_SEED = 5
-_MIX64 = np.uint64(0x9E3779B97F4A7C15)
-
 _TYPE_CHECKS: dict[str, tuple[type, ...]] = {
     "string": (str,),
     "integer": (int,),
     "number": (int, float),
     "boolean": (bool,),
 }
-
-
-@dataclass
-class CurationContext:
-    spec: DatasetSpec
-    seeds: pl.DataFrame
-    holdout: pl.DataFrame
-    extra_eval: list[pl.DataFrame] = field(default_factory=list)
-    cache: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def config(self) -> CurationSpec:
-        return self.spec.curation
-
-    # Derived data (decoded fields, normalised-text hashes, text tokens) is computed once per
-    # run: `run_curation` passes frames with a stable `_row` id, filters only drop rows, so
-    # a later frame's rows are a subsequence of the frame the data was first computed for.
-    # Without `_row` (a filter called on its own) everything is computed afresh.
-
-    def _index(self, frame: pl.DataFrame, key: str) -> np.ndarray | None:
-        """Positions of frame's rows in the cached entry `key`, or None."""
-        entry = self.cache.get(key)
-        if entry is None or "_row" not in frame.columns:
-            return None
-        ids = frame["_row"].to_numpy()
-        base = entry[0]
-        idx = np.searchsorted(base, ids)
-        if len(ids) and (idx.max() >= len(base) or not np.array_equal(base[idx], ids)):
-            return None
-        return idx
-
-    def _store(self, frame: pl.DataFrame, key: str, *values: Any) -> None:
-        if "_row" in frame.columns:
-            self.cache[key] = (frame["_row"].to_numpy(), *values)
-
-    def fields(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """`text.string_fields` of the frame (decoded once per run)."""
-        idx = self._index(frame, "fields")
-        if idx is None:
-            out = string_fields(self.spec, frame)
-        else:
-            cached = self.cache["fields"][1]
-            out = cached if len(idx) == cached.height else cached[idx]
-        self._store(frame, "fields", out)
-        return out
-
-    def norm_hash(self, frame: pl.DataFrame) -> pl.Series:
-        """64-bit hash of each row's case- and whitespace-normalised text."""
-        idx = self._index(frame, "norm")
-        if idx is None:
-            out = norm_hash(frame)
-        else:
-            cached = self.cache["norm"][1]
-            out = cached if len(idx) == cached.len() else cached.gather(idx)
-        self._store(frame, "norm", out)
-        return out
-
-    def text_tokens(self, frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """(row position, token hash) of every word of frame["text"], in order."""
-        idx = self._index(frame, "tokens")
-        if idx is None:
-            rows, hashes = tokens(frame["text"], self.config.dedup.seed)
-        else:
-            base, rows, hashes = self.cache["tokens"]
-            if len(idx) != len(base):
-                pos = np.full(len(base), -1, dtype=np.int64)
-                pos[idx] = np.arange(len(idx))
-                mapped = pos[rows]
-                keep = mapped >= 0
-                rows, hashes = mapped[keep].astype(np.uint32), hashes[keep]
-        # Keep the entry for this (smaller) frame: later frames are subsets of it.
-        self._store(frame, "tokens", rows, hashes)
-        return rows, hashes
-
-    def text_shingles(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """Word shingles of frame["text"] as `text.shingles` returns them."""
-        rows, hashes = self.text_tokens(frame)
-        return shingles_from_tokens(rows, hashes, frame.height, self.config.dedup.shingle_size)
-
-    def eval_frames(self) -> list[tuple[str, pl.DataFrame]]:
-        frames = [("holdout", self.holdout)] if self.holdout is not None else []
-        frames += [(f"eval[{i}]", f) for i, f in enumerate(self.extra_eval)]
-        return [(name, f) for name, f in frames if f is not None and f.height > 0]
-
-
-@dataclass
-class Verdict:
-    """One filter's decision over every input row, in input order.
-
-    `decisions` has columns keep (bool), reason, score, detail; a row with a reason goes to
-    the audit (dropped, or kept but changed). `frame` replaces the input rows when the
-    filter rewrote them (PII redaction). `skipped` explains a filter that did not apply.
-    """
-
-    decisions: pl.DataFrame
-    frame: pl.DataFrame | None = None
-    skipped: str | None = None
-
-
-FilterFn = Callable[[pl.DataFrame, CurationContext], Verdict]
-
-_DECISION_SCHEMA = {
-    "keep": pl.Boolean,
-    "reason": pl.String,
-    "score": pl.Float64,
-    "detail": pl.String,
-}
-
-
-def _decisions(
-    n: int,
-    drop: np.ndarray | pl.Series | None = None,
-    reason: Any = None,
-    score: Any = None,
-    detail: Any = None,
-) -> pl.DataFrame:
-    """Build a decisions frame; reason/score/detail are set only where `drop` is true.
-
-    Each of reason/score/detail is None, one scalar for every dropped row, or one value
-    per row (list, numpy array or Series).
-    """
-    drop_s = pl.Series("drop", np.zeros(n, dtype=bool) if drop is None else drop, pl.Boolean)
-    columns: dict[str, pl.Series] = {"drop": drop_s}
-    exprs: dict[str, pl.Expr] = {}
-    for name, value, dtype in (
-        ("reason", reason, pl.String()),
-        ("score", score, pl.Float64()),
-        ("detail", detail, pl.String()),
-    ):
-        if value is None or isinstance(value, str | float | int):
-            exprs[name] = pl.lit(value, dtype)
-            continue
-        if isinstance(value, np.ndarray) and value.dtype == object:
-            value = value.tolist()
-        columns[name] = pl.Series(name, value, dtype, strict=False)
-        exprs[name] = pl.col(name)
-    exprs["score"] = exprs["score"].fill_nan(None)
-    frame = pl.DataFrame(list(columns.values()))
-    return frame.select(
-        (~pl.col("drop")).alias("keep"),
-        *[pl.when(pl.col("drop")).then(e).alias(k) for k, e in exprs.items()],
-    ).cast(_DECISION_SCHEMA)
-
-
-def keep_all(n: int, skipped: str | None = None) -> Verdict:
-    return Verdict(_decisions(n), skipped=skipped)
 
 
 # --------------------------------------------------------------------------- schema
@@ -583,30 +440,42 @@ def _norm_lookup(norm: pl.Series, ref: pl.DataFrame) -> pl.Series:
     )
 
 
-def norm_hash(frame: pl.DataFrame) -> pl.Series:
-    """64-bit hash of each row's normalised text (null where the text is null)."""
-    text = pl.col("text")
-    return frame.select(
-        pl.when(text.is_not_null()).then(normalized(text).hash(_NORM_SEED))
-    ).to_series()
-
-
 def _params(ctx: CurationContext) -> dedup.MinHashParams:
     d = ctx.config.dedup
     return dedup.MinHashParams(num_perm=d.num_perm, seed=d.seed, shingle_size=d.shingle_size)
 
 
+def seed_overlap_share(ctx: CurationContext, frame: pl.DataFrame, n: int) -> np.ndarray:
+    """Per row, the share of its word n-grams that occur anywhere in the seeds (NaN for rows
+    with fewer than 3 n-grams: too short to judge by overlap)."""
+    rows, hashes = ctx.text_tokens(frame)
+    g_rows, g_hashes = ngram_hashes(rows, hashes, n)
+    s_rows, s_hashes = tokens(ctx.seeds["text"], ctx.config.dedup.seed)
+    _, seed_grams = ngram_hashes(s_rows, s_hashes, n)
+    hit = np.isin(g_hashes, np.unique(seed_grams))
+    total = np.bincount(g_rows, minlength=frame.height).astype(float)
+    found = np.bincount(g_rows, weights=hit, minlength=frame.height)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total >= 3, found / total, np.nan)
+
+
 def seed_copy_filter(frame: pl.DataFrame, ctx: CurationContext) -> Verdict:
-    """Drop memorised seeds: "seed_copy" (same normalised text as a seed) and
-    "seed_near_copy" (MinHash LSH near-duplicate of a seed, verified Jaccard)."""
+    """Drop memorised seeds: "seed_copy" (same normalised text as a seed), "seed_near_copy"
+    (MinHash LSH near-duplicate of a seed, verified Jaccard) and "seed_overlap" (most of
+    the row's word n-grams occur in the seeds: a seed cut short, padded, or two seeds
+    joined)."""
     n = frame.height
     if n == 0 or ctx.seeds.height == 0:
         return keep_all(n, None if n == 0 else "no seeds")
+    cfg = ctx.config.dedup
     exact = _norm_lookup(ctx.norm_hash(frame), ctx.seeds)
     exact_mask = exact.is_not_null().to_numpy()
-    thr = ctx.config.dedup.seed_near_copy_threshold
     near = dedup.cross_matches(
-        frame["text"], ctx.seeds["text"], thr, _params(ctx), sh_left=ctx.text_shingles(frame)
+        frame["text"],
+        ctx.seeds["text"],
+        cfg.seed_near_copy_threshold,
+        _params(ctx),
+        sh_left=ctx.text_shingles(frame),
     )
     near_mask = np.zeros(n, dtype=bool)
     jac = np.full(n, np.nan)
@@ -616,14 +485,28 @@ def seed_copy_filter(frame: pl.DataFrame, ctx: CurationContext) -> Verdict:
         near_mask[rows] = True
         jac[rows] = near["jaccard"].to_numpy()
         match[rows] = ctx.seeds["record_id"].gather(near["match"]).to_list()
-    reason = np.where(exact_mask, "seed_copy", np.where(near_mask, "seed_near_copy", None))
-    score = np.where(exact_mask, 1.0, jac)
+    overlap = seed_overlap_share(ctx, frame, cfg.seed_overlap_ngram)
+    overlap_mask = ~exact_mask & ~near_mask & (np.nan_to_num(overlap) >= cfg.seed_overlap_share)
+    reason = np.where(
+        exact_mask,
+        "seed_copy",
+        np.where(near_mask, "seed_near_copy", np.where(overlap_mask, "seed_overlap", None)),
+    )
+    score = np.where(exact_mask, 1.0, np.where(near_mask, jac, overlap))
     detail = np.where(
         exact_mask,
         np.array(["seed " + str(x) for x in exact.to_list()], dtype=object),
-        np.array([None if m is None else f"seed {m}" for m in match], dtype=object),
+        np.array(
+            [
+                f"seed {m}" if m is not None else f"{o:.0%} of its {cfg.seed_overlap_ngram}-word "
+                "runs are in the seeds"
+                for m, o in zip(match, overlap, strict=True)
+            ],
+            dtype=object,
+        ),
     )
-    return Verdict(_decisions(n, exact_mask | near_mask, list(reason), score, list(detail)))
+    drop = exact_mask | near_mask | overlap_mask
+    return Verdict(_decisions(n, drop, list(reason), score, list(detail)))
 
 
 def near_duplicate_filter(frame: pl.DataFrame, ctx: CurationContext) -> Verdict:
@@ -944,6 +827,8 @@ FILTERS: dict[str, FilterFn] = {
     "empty_fields": empty_fields_filter,
     "degenerate": degenerate_filter,
     "prompt_echo": prompt_echo_filter,
+    "format_artifact": format_artifact_filter,
+    "voice": voice_filter,
     "length_bounds": length_bounds_filter,
     "label_not_allowed": label_not_allowed_filter,
     "exact_duplicate": exact_duplicate_filter,
@@ -952,4 +837,5 @@ FILTERS: dict[str, FilterFn] = {
     "near_duplicate": near_duplicate_filter,
     "pii": pii_filter,
     "label_agreement": label_agreement_filter,
+    "realism": realism_filter,
 }

@@ -65,18 +65,22 @@ def run_curation(
     holdout: pl.DataFrame,
     extra_eval: list[pl.DataFrame] | None = None,
     progress: Callable[[str], None] | None = None,
+    reviewed: tuple[pl.DataFrame, pl.DataFrame] | None = None,
 ) -> CurationResult:
     """Run spec.curation.filters in order over `candidates`.
 
     Each filter sees only the rows every earlier filter kept. Seeds and holdout are the
     real frames (record columns); `extra_eval` are more frames no candidate may overlap
-    (e.g. a downstream benchmark's test set).
+    (e.g. a downstream benchmark's test set). `reviewed` holds the (accepted, rejected)
+    rows of earlier versions' reviews, which the realism filter learns from.
     """
     ctx = CurationContext(
         spec=spec,
         seeds=_record_frame(seeds),
         holdout=_record_frame(holdout),
         extra_eval=[_record_frame(f) for f in (extra_eval or [])],
+        accepted=_record_frame(reviewed[0]) if reviewed else None,
+        rejected=_record_frame(reviewed[1]) if reviewed else None,
     )
     frame = _record_frame(candidates).drop(_ROW, strict=False).with_row_index(_ROW)
     audits: list[pl.DataFrame] = []

@@ -68,6 +68,24 @@ def _shown(fields: list[FieldSpec], record: dict[str, Any]) -> dict[str, Any]:
     return {f.name: record[f.name] for f in fields if f.name in record}
 
 
+# Strategies whose examples are shown as earlier turns of the conversation (a request, the
+# example record as the model's own answer) rather than quoted inside one instruction: a
+# small model imitates a conversation far better than it follows a description of one.
+TURN_STRATEGIES = frozenset({"seed_variation", "class_balance", "attributes"})
+
+
+def example_turns(
+    examples: list[dict[str, Any]], label: str | None, **context: Any
+) -> list[dict[str, str]]:
+    """A user request and the example as the assistant's JSON answer, per example."""
+    ask = render("ask.j2", label=label, **context)
+    turns: list[dict[str, str]] = []
+    for ex in examples:
+        turns.append({"role": "user", "content": ask})
+        turns.append({"role": "assistant", "content": json.dumps(ex, ensure_ascii=False)})
+    return turns
+
+
 def strategy_messages(
     spec: DatasetSpec,
     strategy: str,
@@ -79,7 +97,7 @@ def strategy_messages(
     label_choices: list[str] | None = None,
     **extra: Any,
 ) -> list[dict[str, str]]:
-    """System and user messages for one request of `strategy`.
+    """System message, example turns where the strategy uses them, and the user message.
 
     `examples` are seed records (only the fields the model writes are shown,
     plus the label for distillation, where choosing it is the job).
@@ -96,9 +114,11 @@ def strategy_messages(
     shown = [_shown(shown_fields, ex) for ex in (examples or [])]
     if "original" in extra:  # the record evolution rewrites: content fields only
         extra["original"] = _shown(content, extra["original"])
+    as_turns = strategy in TURN_STRATEGIES
     context = {
         "label": label,
-        "examples": shown,
+        "examples": [] if as_turns else shown,
+        "n_examples": len(shown),
         "fields": fields,
         "label_choices": label_choices or [],
         "task": spec.task,
@@ -109,7 +129,8 @@ def strategy_messages(
         user = render(override, folder=spec.folder, **context)
     else:
         user = render(f"{strategy}.j2", **context)
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    turns = example_turns(shown, label) if as_turns else []
+    return [{"role": "system", "content": system}, *turns, {"role": "user", "content": user}]
 
 
 def seed_variation_messages(

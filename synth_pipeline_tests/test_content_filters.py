@@ -1,0 +1,145 @@
+"""Content filters: prompt echo at any length, format artifacts, the wrong voice, partial
+seed copies and the cross-fitted realism classifier. Each filter must catch planted junk
+and keep real-looking records, and a pattern the real records use is never held against
+a candidate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+
+from synth_pipeline.curation.filters import FILTERS, CurationContext
+from synth_pipeline.curation.patterns import active_patterns
+from synth_pipeline.records import load_real_records
+from synth_pipeline.spec import load_spec
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def _frame(texts: list[str], label: str = "order_status") -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "record_id": [f"r{i}" for i in range(len(texts))],
+            "text": texts,
+            "label": [label] * len(texts),
+            "record": [json.dumps({"text": t, "label": label}) for t in texts],
+        }
+    )
+
+
+def _ctx(seeds: pl.DataFrame | None = None) -> CurationContext:
+    spec = load_spec(DATA / "support_intents")
+    if seeds is None:
+        seeds = load_real_records(spec, spec.seeds_file, "seed")
+    return CurationContext(spec, seeds, seeds.clear())
+
+
+def _keep(name: str, texts: list[str], ctx: CurationContext | None = None) -> list[bool]:
+    return FILTERS[name](_frame(texts), ctx or _ctx()).decisions["keep"].to_list()
+
+
+def test_prompt_echo_catches_a_four_word_field_description_and_label_names() -> None:
+    keep = _keep(
+        "prompt_echo",
+        [
+            "What the customer wrote.",  # the field description, four words
+            "What the customer wrote: where is my parcel",
+            "refund_request",  # the label identifier
+            "Change shipping address",  # the label as words, nothing else
+            "Write one more refund request example",  # the prompt's instruction
+            "Where is my order 5521? It was due Monday and tracking hasn't moved.",
+            "hey can you help, the courier says delivered but nothing here",
+        ],
+    )
+    assert keep == [False, False, False, False, False, True, True]
+
+
+def test_prompt_echo_ignores_word_runs_the_seeds_use() -> None:
+    # "an order number" is in the task; a seed that says it makes it real language.
+    ctx = _ctx()
+    seeds = _frame(["I lost an order number somewhere, can you look it up by email?"] * 3)
+    ctx_with = CurationContext(ctx.spec, seeds, seeds.clear())
+    text = ["Sorry, I do not have an order number, it was a gift."]
+    assert _keep("prompt_echo", text, ctx) == [False]
+    assert _keep("prompt_echo", text, ctx_with) == [True]
+
+
+def test_format_artifacts_are_dropped_with_the_pattern_named() -> None:
+    frame = _frame(
+        [
+            "My parcel is late. (at most 400 characters)",
+            "Could you cancel one of them? 42 words.",
+            "Is the pan pre-seasoned? (example 1)",
+            "Text: refund pls, wrong size",
+            "Please send it to [Your address] instead.",
+            '{"text": "where is my order"}',
+            "You charged me twice for order 5512, please fix it.",
+        ]
+    )
+    verdict = FILTERS["format_artifact"](frame, _ctx())
+    assert verdict.decisions["keep"].to_list() == [False] * 6 + [True]
+    assert set(verdict.decisions["reason"].drop_nulls()) == {"format_artifact"}
+    assert "count_note" in verdict.decisions["detail"][1]
+
+
+def test_wrong_voice_and_text_about_the_record_are_dropped() -> None:
+    keep = _keep(
+        "voice",
+        [
+            "I'm sorry, but I'm unable to assist with that.",
+            "Hi there, how can I help you today?",
+            "Sorry for any inconvenience, please contact our customer service.",
+            "This customer's message can be edited to improve readability.",
+            "The customer wanted to cancel the entire order.",
+            "This review contains negative feedback about a product.",
+            "I'm sorry to bother you, but my parcel never came. Can you check order 4411?",
+            "Can you help me change the address on my order?",
+        ],
+    )
+    assert keep == [False, False, False, False, False, False, True, True]
+
+
+def test_a_pattern_the_seeds_match_is_switched_off() -> None:
+    active = active_patterns({"offer": r"\bhow can i help\b"}, ["Hi! How can I help you?"])
+    assert active == {}
+    seeds = _frame(["Thanks for writing in, how can I help you today?"] * 3)
+    ctx = CurationContext(_ctx().spec, seeds, seeds.clear())
+    assert _keep("voice", ["Hello, how can I help you with your order?"], ctx) == [True]
+
+
+def test_partial_and_joined_seed_copies_are_dropped_and_new_text_kept() -> None:
+    ctx = _ctx()
+    seeds = ctx.seeds["text"].to_list()
+    first, second = seeds[0], seeds[1]
+    cut = " ".join(first.split()[:-3])  # a seed cut short
+    joined = f"{first} {second}"  # two seeds joined
+    new = "My sofa cushions arrived in the wrong colour, grey instead of blue, order 7712."
+    verdict = FILTERS["seed_copy"](_frame([cut, joined, new]), ctx)
+    assert verdict.decisions["keep"].to_list() == [False, False, True]
+    assert verdict.decisions["reason"][1] in {"seed_overlap", "seed_near_copy"}
+
+
+def test_realism_drops_what_looks_unlike_every_real_record() -> None:
+    spec = load_spec(DATA / "support_intents")
+    seeds = load_real_records(spec, spec.seeds_file, "seed")
+    holdout = load_real_records(spec, spec.holdout_file, "holdout")
+    # Real-looking candidates (held-out real messages) and junk of one style.
+    good = holdout["text"].to_list()[:40]
+    junk = [
+        f"The support team replied within {i} minutes and resolved the ticket politely, "
+        "the agent was helpful and the conversation ended well."
+        for i in range(20)
+    ]
+    frame = _frame(good + junk)
+    verdict = FILTERS["realism"](frame, CurationContext(spec, seeds, seeds.clear()))
+    keep = verdict.decisions["keep"].to_list()
+    assert sum(keep[40:]) <= 2  # the junk goes
+    assert sum(keep[:40]) >= 32  # real messages stay
+    assert set(verdict.decisions["reason"].drop_nulls()) == {"unrealistic"}
+
+
+def test_realism_is_skipped_with_too_few_rows() -> None:
+    verdict = FILTERS["realism"](_frame(["where is my order?"] * 3), _ctx())
+    assert verdict.skipped and verdict.decisions["keep"].all()
