@@ -29,6 +29,7 @@ sys.path.insert(0, str(REPO))
 
 from synth_pipeline.curation.external import curate_records  # noqa: E402
 from synth_pipeline.spec import DatasetSpec, load_spec  # noqa: E402
+from synth_pipeline.stats import wilson_interval  # noqa: E402
 
 BENCH = REPO / "bench" / "quality"
 FOLDERS = [REPO / "data", BENCH / "datasets"]
@@ -145,7 +146,14 @@ def main() -> None:
     print()
     recall = totals["caught"] / totals["junk"] if totals["junk"] else float("nan")
     kept = totals["kept"] / totals["good"] if totals["good"] else float("nan")
+    dropped = totals["caught"] + totals["good"] - totals["kept"]
+    low, high = wilson_interval(totals["caught"], totals["junk"])
     print(f"rows={totals['junk'] + totals['good']} junk={totals['junk']} good={totals['good']}")
+    # The figures curation.junk_estimate takes (its defaults come from this line).
+    print(
+        f"junk_estimate: recall={recall:.3f} recall_low={low:.3f} recall_high={high:.3f} "
+        f"precision={totals['caught'] / dropped if dropped else float('nan'):.3f}"
+    )
     print(f"junk_recall={recall:.3f} good_kept={kept:.3f}")
 
 

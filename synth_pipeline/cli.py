@@ -18,7 +18,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from synth_pipeline import progress as progress_events
+from synth_pipeline.curate_command import curate
 from synth_pipeline.paths import default_warehouse, reports_dir
+from synth_pipeline.review_command import review
 from synth_pipeline.warehouse import Warehouse, WarehouseError, validate_version
 
 DEMO_DATASET = "support_intents"
@@ -117,6 +119,12 @@ def _materialize(dataset: str, version: str | None, force: bool = False) -> int:
     if published == run.version:
         console.print(f"[bold green]Published[/] {dataset} version {run.version}")
         return 0
+    if run.success and wh.version_status(dataset, run.version) == "awaiting_review":
+        console.print(
+            f"[bold yellow]Awaiting review[/]: every gate passed; publish {dataset} version "
+            f"{run.version} with `synth review {dataset} --version {run.version}`"
+        )
+        return 0
     console.print(
         f"[bold yellow]Not published[/]: {dataset} version {run.version} "
         f"(published version stays {published or 'none'})"
@@ -171,6 +179,8 @@ def versions(dataset: str) -> None:
     for r in rows.iter_rows(named=True):
         if r["gates_failed"]:
             gates = f"[red]failed: {r['failed_checks']}[/]"
+        elif r["status"] == "awaiting_review":
+            gates = f"[yellow]awaiting review[/] (passed {r['gates_passed']})"
         elif r["gates_passed"]:
             gates = f"[green]passed ({r['gates_passed']})[/]"
         else:
@@ -326,6 +336,10 @@ def export(
         f"Exported {res.rows} records of {dataset} version {res.version} as {fmt} "
         f"to [bold]{res.path}[/]"
     )
+
+
+app.command()(review)  # synth_pipeline/review_command.py
+app.command()(curate)  # synth_pipeline/curate_command.py
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -57,8 +57,7 @@ def curate(
     paths = write_curation(result, out)
     kept = len(result.kept_ids)
     console.print(
-        f"{records.height} records: [green]{kept} kept[/], "
-        f"[red]{records.height - kept} dropped[/]"
+        f"{records.height} records: [green]{kept} kept[/], [red]{records.height - kept} dropped[/]"
     )
     counts = result.result.audit.filter(~result.result.audit["kept"]).group_by("reason").len()
     if counts.height:

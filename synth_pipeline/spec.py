@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from synth_pipeline.curation.config import CurationSpec
 from synth_pipeline.report.config import ReportSpec
+from synth_pipeline.review.config import ReviewSpec
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 SPEC_FILE = "spec.yaml"
@@ -222,6 +223,22 @@ class GenerationSpec(_Strict):
     )
     # A generated string field starting with one of these (case-insensitive) is a refusal.
     refusal_markers: list[str] = Field(default_factory=lambda: list(DEFAULT_REFUSAL_MARKERS))
+    prompt_format: Literal["auto", "chat", "document"] = Field(
+        default="auto",
+        description="chat: the seeds as earlier turns of a conversation and a JSON answer "
+        "(every provider). document: the seeds as a numbered list under `examples_title` that "
+        "the model continues in plain text, one line per record (completion endpoints; only "
+        "for records with one free-text field, the seed-based strategies). auto: document for "
+        "the embedded model and one free-text field, chat otherwise. A small model keeps the "
+        "record's voice far better when it continues a list than when it answers as an "
+        "assistant.",
+    )
+    examples_title: str | None = Field(
+        default=None,
+        description="The header of a document prompt: what the listed records are, e.g. "
+        "'Messages customers sent to the support team of an online store'. Defaults to the "
+        "task.",
+    )
 
     @model_validator(mode="after")
     def _check_strategies(self) -> GenerationSpec:
@@ -272,6 +289,9 @@ class DatasetSpec(_Strict):
     quality: QualitySpec
     curation: CurationSpec = Field(default_factory=CurationSpec)
     report: ReportSpec = Field(default_factory=ReportSpec)
+    review: ReviewSpec = Field(
+        default_factory=ReviewSpec, description="Human review of a sample before publication."
+    )
     # The folder the spec was read from; filled by the loader, not by the YAML.
     folder: Path | None = Field(default=None, exclude=True)
 

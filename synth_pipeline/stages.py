@@ -17,10 +17,15 @@ import polars as pl
 
 from synth_pipeline import __version__
 from synth_pipeline.gates import (
+    AWAITING_REVIEW,
     DATASET_SUITE,
     FILTERED_SUITE,
     REPORT_THRESHOLDS,
+    GateRefused,
+    checks_refusal,
     ensure_publishable,
+    publish_refusal,
+    store_check,
 )
 from synth_pipeline.generation.engine import Progress
 from synth_pipeline.generation.providers import resolve_provider
@@ -132,6 +137,21 @@ def generate_candidates(
 # --- curation and gates -----------------------------------------------------------
 
 
+def reviewed_rows(wh: Warehouse, dataset: str, version: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(accepted, rejected) rows of every other version's review, as record frames."""
+    rows = wh.query(
+        "SELECT v.verdict, d.record_id, d.text, d.label, d.record FROM review_verdicts v "
+        "JOIN dataset_records d ON d.dataset = v.dataset AND d.version = v.version "
+        "AND d.record_id = v.record_id WHERE v.dataset = ? AND v.version <> ?",
+        [dataset, version],
+    )
+    if rows.is_empty():
+        empty = pl.DataFrame(schema={c: pl.String for c in RECORD_COLUMNS[:4]})
+        return empty, empty
+    frames = [rows.filter(pl.col("verdict") == v).drop("verdict") for v in ("accept", "reject")]
+    return frames[0], frames[1]
+
+
 def curate(spec: DatasetSpec, wh: Warehouse, version: str, log: Log | None = None) -> StageOutput:
     from synth_pipeline.curation import label_shortfall, run_curation
 
@@ -140,7 +160,8 @@ def curate(spec: DatasetSpec, wh: Warehouse, version: str, log: Log | None = Non
     )
     seeds = wh.stage("seeds", spec.name, version)
     holdout = wh.stage("holdout", spec.name, version)
-    result = run_curation(spec, candidates, seeds, holdout, progress=log)
+    reviewed = reviewed_rows(wh, spec.name, version)
+    result = run_curation(spec, candidates, seeds, holdout, progress=log, reviewed=reviewed)
     top_up_figures: dict[str, Any] = {}
     shortfall = label_shortfall(spec, result.kept)
     if (
@@ -158,7 +179,7 @@ def curate(spec: DatasetSpec, wh: Warehouse, version: str, log: Log | None = Non
             candidates = pl.concat([candidates, top.frame], how="diagonal_relaxed")
             candidates = candidates.unique("record_id", keep="first", maintain_order=True)
             wh.replace_version("candidates", spec.name, version, candidates)
-            result = run_curation(spec, candidates, seeds, holdout, progress=log)
+            result = run_curation(spec, candidates, seeds, holdout, progress=log, reviewed=reviewed)
         top_up_figures = {
             "shortfall_before_top_up": shortfall,
             "top_up_requested": top.requested,
@@ -205,10 +226,7 @@ def curate(spec: DatasetSpec, wh: Warehouse, version: str, log: Log | None = Non
 
 
 def _version_status(wh: Warehouse, dataset: str, version: str) -> str | None:
-    rows = wh.rows(
-        "SELECT status FROM versions WHERE dataset = ? AND version = ?", [dataset, version]
-    )
-    return rows[0][0] if rows else None
+    return wh.version_status(dataset, version)
 
 
 def _check_output(check_name: str, outcomes: list[Any], **figures: Any) -> CheckOutput:
@@ -216,42 +234,6 @@ def _check_output(check_name: str, outcomes: list[Any], **figures: Any) -> Check
     return CheckOutput(
         check_name, not failed, outcomes, {"evaluated": len(outcomes), "failed": failed, **figures}
     )
-
-
-def _store_check(
-    wh: Warehouse, dataset: str, version: str, check_name: str, asset: str, outcomes: list[Any]
-) -> bool:
-    rows = [
-        {
-            "dataset": dataset,
-            "version": version,
-            "check_name": check_name,
-            "asset": asset,
-            "expectation": o.name,
-            "passed": bool(o.passed),
-            "observed": json.dumps(o.observed, default=str),
-            "expected": json.dumps(o.expected, default=str),
-            "details": o.details,
-        }
-        for o in outcomes
-    ]
-    passed = all(o.passed for o in outcomes)
-    if not rows:  # a check with nothing to evaluate still leaves its trace
-        rows = [
-            {
-                "dataset": dataset,
-                "version": version,
-                "check_name": check_name,
-                "asset": asset,
-                "expectation": "(none configured)",
-                "passed": True,
-                "observed": "null",
-                "expected": "null",
-                "details": "no expectations configured",
-            }
-        ]
-    wh.append("check_results", pl.DataFrame(rows))
-    return passed
 
 
 def run_quality_suite(spec: DatasetSpec, wh: Warehouse, version: str, stage: str) -> CheckOutput:
@@ -269,7 +251,7 @@ def run_quality_suite(spec: DatasetSpec, wh: Warehouse, version: str, stage: str
     outcomes = list(run_suite(spec, frame, stage, context))
     if stage == "filtered" and spec.curation.llm_judge.enabled:
         outcomes.append(_judge_pass_rate(spec, wh, version))
-    passed = _store_check(wh, spec.name, version, check_name, stage, outcomes)
+    passed = store_check(wh, spec.name, version, check_name, stage, outcomes)
     if not passed:
         wh.set_version_status(spec.name, version, "failed")
     return _check_output(check_name, outcomes, rows=frame.height)
@@ -332,6 +314,7 @@ def build_validation_report(
     spec: DatasetSpec, wh: Warehouse, version: str, reports_root: Path
 ) -> tuple[Any, CheckOutput]:
     from synth_pipeline.report.build import build_report
+    from synth_pipeline.review.gate import report_review
 
     synthetic = _require(
         wh.stage("dataset_records", spec.name, version), "dataset", spec.name, version
@@ -348,6 +331,8 @@ def build_validation_report(
         out_dir=reports_root / spec.name / version,
         version=version,
         history=report_history(wh, spec.name, version),
+        review=report_review(spec, wh, version),
+        audit=wh.stage("curation_audit", spec.name, version),
     )
     metrics = pl.DataFrame(
         {
@@ -365,11 +350,12 @@ def build_validation_report(
             passed=bool(t.passed),
             observed=t.observed,
             expected=t.threshold,
-            details=f"{t.name}: observed {t.observed}, threshold {t.threshold}",
+            details=f"{t.name}: observed {t.observed}, threshold {t.threshold}"
+            + (f"; {t.note}" if t.note else ""),
         )
         for t in result.threshold_results
     ]
-    passed = _store_check(wh, spec.name, version, REPORT_THRESHOLDS, "validation_report", outcomes)
+    passed = store_check(wh, spec.name, version, REPORT_THRESHOLDS, "validation_report", outcomes)
     if not passed:
         wh.set_version_status(spec.name, version, "failed")
     return result, _check_output(REPORT_THRESHOLDS, outcomes)
@@ -396,11 +382,42 @@ def stored_check(spec: DatasetSpec, wh: Warehouse, version: str, check_name: str
 
 
 def publish(spec: DatasetSpec, wh: Warehouse, version: str) -> StageOutput:
+    """Move the published pointer to this version once every gate passed.
+
+    With human review required, a version whose other gates passed is held instead: its
+    status becomes `awaiting_review` and the figures say `published: False`; `synth review`
+    runs this step again once the verdicts pass the review gate.
+    """
+    from synth_pipeline.review.gate import ReviewState, apply_review_gate, review_required
+    from synth_pipeline.review.session import ReviewSession
+    from synth_pipeline.review.verdicts import has_verdicts
+
+    refusal = checks_refusal(wh, spec.name, version)
+    if refusal:
+        raise GateRefused(refusal)
+    required = review_required(spec, wh, version)
+    review: dict[str, Any] = {}
+    if required or has_verdicts(wh, spec.name, version):
+        decision = apply_review_gate(ReviewSession.open(spec, wh, version))
+        review = decision.metadata()
+        if required and decision.state is ReviewState.FAILED:
+            raise GateRefused(publish_refusal(wh, spec.name, version) or decision.describe())
+        if required and decision.state is ReviewState.AWAITING:
+            wh.set_version_status(spec.name, version, AWAITING_REVIEW)
+            frame = wh.stage("dataset_records", spec.name, version)
+            return StageOutput(
+                frame, {"published": False, "rows": frame.height, "version": version, **review}
+            )
     ensure_publishable(wh, spec.name, version)
     previous = wh.published_version(spec.name)
     wh.publish(spec.name, version)
     frame = wh.stage("dataset_records", spec.name, version)
     return StageOutput(
         frame,
-        {"rows": frame.height, "version": version, "previous_published": previous or "none"},
+        {
+            "rows": frame.height,
+            "version": version,
+            "previous_published": previous or "none",
+            **review,
+        },
     )

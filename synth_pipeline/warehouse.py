@@ -89,6 +89,15 @@ _DDL = [
     CREATE TABLE IF NOT EXISTS publish_history (
         dataset VARCHAR, version VARCHAR, published_at TIMESTAMP DEFAULT current_timestamp
     )""",
+    # Human review: one verdict per sampled record; a later verdict replaces the earlier one.
+    """
+    CREATE TABLE IF NOT EXISTS review_verdicts (
+        dataset VARCHAR NOT NULL, version VARCHAR NOT NULL, record_id VARCHAR NOT NULL,
+        verdict VARCHAR NOT NULL CHECK (verdict IN ('accept', 'reject')),
+        reason VARCHAR, reviewer VARCHAR,
+        reviewed_at TIMESTAMP DEFAULT current_timestamp,
+        PRIMARY KEY (dataset, version, record_id)
+    )""",
     """
     CREATE TABLE IF NOT EXISTS generation_cache (
         cache_key VARCHAR PRIMARY KEY, dataset VARCHAR, provider VARCHAR, model VARCHAR,
@@ -262,6 +271,39 @@ class Warehouse:
 
     def set_version_status(self, dataset: str, version: str, status: str) -> None:
         self.record_version(dataset, version, status=status)
+
+    def version_status(self, dataset: str, version: str) -> str | None:
+        rows = self.rows(
+            "SELECT status FROM versions WHERE dataset = ? AND version = ?", [dataset, version]
+        )
+        return rows[0][0] if rows else None
+
+    def replace_metrics(
+        self, dataset: str, version: str, metrics: dict[str, float], prefix: str
+    ) -> None:
+        """Swap one family of a version's report metrics (`prefix*`), leaving the others.
+
+        Figures added after the report was built (review verdicts) land here; they describe
+        the version and may change after publication, unlike its records.
+        """
+        with self.connect() as conn:
+            conn.execute("BEGIN TRANSACTION")
+            try:
+                conn.execute(
+                    "DELETE FROM report_metrics WHERE dataset = ? AND version = ? "
+                    "AND starts_with(metric, ?)",
+                    [dataset, version, prefix],
+                )
+                for metric, value in metrics.items():
+                    conn.execute(
+                        "INSERT INTO report_metrics (dataset, version, metric, value) "
+                        "VALUES (?, ?, ?, ?)",
+                        [dataset, version, metric, float(value)],
+                    )
+                conn.execute("COMMIT")
+            except Exception:
+                conn.execute("ROLLBACK")
+                raise
 
     def failed_checks(self, dataset: str, version: str) -> list[str]:
         """Checks that ever failed for this version: one failure makes it unpublishable."""

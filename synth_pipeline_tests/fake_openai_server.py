@@ -28,7 +28,7 @@ ANSWERS = {"ok", "malformed", "truncated", "refusal"}  # actions that send a 200
 @dataclass
 class FakeRequest:
     content_key: str  # the whole request's content
-    base_key: str  # the first two messages and parameters: a re-ask shares its original's
+    base_key: str  # the messages without re-ask turns, and parameters: shared by a re-ask
     is_reask: bool
     attempt: int  # earlier requests with the same content_key
     body: dict[str, Any]
@@ -46,6 +46,24 @@ class Event:
 
 def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+_REASK_MARKERS = ("recall the function", "fix the errors", "correct your json")
+
+
+def original_messages(messages: list[Any]) -> list[Any]:
+    """The request without instructor's re-ask turns (its bad answer and the error message
+    appended at the end), so a re-ask shares its original's base key whatever the number of
+    example turns the prompt has."""
+    out = list(messages)
+    while (
+        len(out) >= 2
+        and out[-1].get("role") == "user"
+        and out[-2].get("role") == "assistant"
+        and any(m in str(out[-1].get("content", "")).lower() for m in _REASK_MARKERS)
+    ):
+        out = out[:-2]
+    return out
 
 
 def _content_of(body: dict[str, Any], messages: list[Any]) -> dict[str, Any]:
@@ -147,8 +165,10 @@ class FakeOpenAIServer:
 
     def _handle(self, h: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
         messages = body.get("messages", [])
+        original = original_messages(messages)
         content_key = _digest(_content_of(body, messages))
-        base_key = _digest(_content_of(body, messages[:2]))
+        base_key = _digest(_content_of(body, original))
+        is_reask = len(original) < len(messages)
         with self._lock:
             attempt = self._attempts.get(content_key, 0)
             self._attempts[content_key] = attempt + 1
@@ -162,10 +182,10 @@ class FakeOpenAIServer:
                 self.authorizations.add(auth)
         counted = True
         try:
-            req = FakeRequest(content_key, base_key, len(messages) > 2, attempt, body, auth)
+            req = FakeRequest(content_key, base_key, is_reask, attempt, body, auth)
             action = "429" if burst else (self.decide(req) if self.decide else "ok")
             with self._lock:
-                self.events.append(Event(content_key, base_key, len(messages) > 2, action,
+                self.events.append(Event(content_key, base_key, is_reask, action,
                                          time.monotonic()))  # fmt: skip
                 if action == "timeout":  # the client gives up: no longer in flight for it
                     self.in_flight -= 1

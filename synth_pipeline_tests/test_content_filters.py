@@ -143,3 +143,27 @@ def test_realism_drops_what_looks_unlike_every_real_record() -> None:
 def test_realism_is_skipped_with_too_few_rows() -> None:
     verdict = FILTERS["realism"](_frame(["where is my order?"] * 3), _ctx())
     assert verdict.skipped and verdict.decisions["keep"].all()
+
+
+def test_missed_junk_follows_the_benchmark_recall_applied_to_what_was_dropped() -> None:
+    from synth_pipeline.curation.content import missed_junk_share
+
+    spec = load_spec(DATA / "support_intents")
+    cfg = spec.curation.junk_estimate
+    # 40 content drops (and 10 drops by a non-content filter, which do not count), 50 kept.
+    audit = pl.DataFrame(
+        {
+            "record_id": [f"r{i}" for i in range(50)],
+            "filter": ["realism"] * 30 + ["voice"] * 10 + ["exact_duplicate"] * 10,
+            "kept": [False] * 50,
+        }
+    )
+    est = missed_junk_share(spec, audit, kept=50)
+    assert est is not None and est.dropped_by_content == 40
+    expected = 40 * cfg.precision * (1 - cfg.recall) / cfg.recall / 50
+    assert abs(est.share - expected) < 1e-9
+    assert est.low <= est.share <= est.high
+    # Nothing dropped by content: nothing estimated missed.
+    assert (
+        missed_junk_share(spec, audit.filter(pl.col("filter") == "exact_duplicate"), 50).share == 0
+    )

@@ -157,7 +157,7 @@ def test_attribute_values_are_covered_evenly() -> None:
     combos = {tuple(sorted(r.attribute_dict.items())) for r in plan.requests}
     assert len(combos) >= 12  # combinations vary, not just a diagonal
     for r in plan.requests:  # each prompt asks for its combination
-        user = r.message_list[1]["content"]
+        user = r.message_list[-1]["content"]
         for value in r.attribute_dict.values():
             assert value in user
 
@@ -241,7 +241,7 @@ def test_strategies_mix_by_weight_and_record_their_origin() -> None:
         "more_specific": 6,
     }
     for r in evolved:  # the rewritten seed is in the prompt, its label is not
-        user = r.message_list[1]["content"]
+        user = r.message_list[-1]["content"]
         assert f"seed {r.label}" in user and "label: " not in user
     # Strategies interleave, so a budget stop leaves a mix of both.
     assert {r.strategy for r in plan.requests[:5]} == {"seed_variation", "evolution"}
@@ -304,7 +304,7 @@ def test_a_dataset_template_replaces_the_built_in_prompt(tmp_path: Path) -> None
     )
     spec = load_spec(folder)
     plan = plan_generation(spec, load_real_records(spec, spec.seeds_file, "seed"))
-    user = plan.requests[0].message_list[1]["content"]
+    user = plan.requests[0].message_list[-1]["content"]
     assert user.startswith("Custom prompt for refund_request.") and "- text:" in user
 
 
@@ -322,3 +322,37 @@ def test_inconsistent_strategies_are_rejected() -> None:
     with pytest.raises(ValueError, match="each strategy at most once"):
         _spec({"records_per_label": 2, "strategies": [
             {"name": "seed_variation"}, {"name": "seed_variation"}]})  # fmt: skip
+
+
+def test_document_prompts_for_the_embedded_model_and_chat_turns_otherwise() -> None:
+    seeds = _seeds({lab: 4 for lab in LABELS})
+    doc = plan_generation(_spec({"records_per_label": 2, "seeds_per_prompt": 3}), seeds)
+    request = doc.requests[0]
+    assert request.document_field == "text"
+    (message,) = request.message_list
+    prompt = message["content"]
+    lines = prompt.splitlines()
+    # The title, then the seed texts as a numbered list the model continues.
+    assert lines[0].startswith("Toy records for tests") and "alpha" in lines[0]
+    assert [line.split(". ", 1)[0] for line in lines[2:]] == ["1", "2", "3", "4."]
+    assert all(
+        text.startswith("seed alpha") for text in (ln.split(". ", 1)[1] for ln in lines[2:5])
+    )
+    assert "text:" not in prompt and "description" not in prompt  # nothing to echo
+
+    chat_spec = _spec({"records_per_label": 2, "seeds_per_prompt": 3, "prompt_format": "chat"})
+    chat = plan_generation(chat_spec, seeds).requests[0]
+    roles = [m["role"] for m in chat.message_list]
+    assert chat.document_field is None
+    assert roles == [
+        "system",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "user",
+    ]
+    assert json.loads(chat.message_list[2]["content"])["text"].startswith("seed alpha")
+    assert "The text." not in json.dumps(chat.message_list)  # no field description to echo

@@ -86,7 +86,10 @@ def test_small_version_end_to_end_is_published_with_report(project, instance):
         "SELECT bool_and(from_cache) FROM candidates WHERE dataset = 'support_intents' "
         "AND version = 'v2'"
     )
-    assert ledger[0][0] is True
+    assert ledger[0][0] is True, wh.query(
+        "SELECT strategy, status, error, record_id FROM candidates "
+        "WHERE dataset = 'support_intents' AND version = 'v2' AND NOT from_cache"
+    )
 
     # The CLI reads the same warehouse: report, lineage, diff and every export format.
     from synth_pipeline.cli import app

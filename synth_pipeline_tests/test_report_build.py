@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from synth_pipeline.report.build import build_report
+from synth_pipeline.report.intervals import NO_INTERVAL
 from synth_pipeline.report.sample_data import (
     TextDistribution,
     instruction_frame,
@@ -19,11 +20,14 @@ from synth_pipeline.spec import DatasetSpec, load_spec
 LABELS = ["refund", "status", "cancel", "damaged"]
 SECTIONS = [
     "summary",
+    "content",
     "fidelity",
     "utility",
     "diversity",
     "privacy",
     "curation",
+    "sample",
+    "dropped",
     "trend",
     "notes",
     "method",
@@ -140,7 +144,7 @@ def test_labelled_report_files_and_sections(labelled_report):
     assert data["version"] == "v3"
     assert data["headline_score"] == pytest.approx(r.headline_score)
     assert data["metrics"] == pytest.approx(r.metrics)
-    assert set(data["score_parts"]) == {"fidelity", "utility", "diversity", "privacy"}
+    assert set(data["score_parts"]) == {"fidelity", "utility", "diversity", "privacy", "content"}
     assert data["confusion"]["tstr"]["labels"] == LABELS
 
 
@@ -202,6 +206,11 @@ def test_labelled_report_thresholds_and_markdown(labelled_report):
         "max_near_copy_share",
         "max_holdout_contamination",
         "min_tstr_macro_f1",
+        # on by default
+        "min_tstr_trtr_ratio",
+        "max_detectability_auc",
+        "max_estimated_junk_share",
+        "min_distinct_2_vs_real",
     }
     assert results["min_headline_score"].passed
     assert not results["max_near_copy_share"].passed  # two seed copies
@@ -309,3 +318,170 @@ def test_shipped_specs_still_load():
             spec = load_spec(data / folder)
             assert spec.report.near_copy_similarity == 0.9
             assert spec.report.min_headline_score is None
+
+
+def assert_intervals(met: dict[str, float]) -> int:
+    """Every utility and fidelity figure has an ordered 95% interval; returns how many."""
+    figures = [
+        k
+        for k in met
+        if k.startswith(("utility.", "fidelity."))
+        and not k.endswith(("_low", "_high"))
+        and not k.startswith(NO_INTERVAL)
+    ]
+    for k in figures:
+        assert f"{k}_low" in met and f"{k}_high" in met, k
+        assert met[f"{k}_low"] <= met[k] <= met[f"{k}_high"], (k, met[f"{k}_low"], met[k])
+    return len(figures)
+
+
+def test_every_utility_and_fidelity_figure_has_an_ordered_interval(labelled_report):
+    met = labelled_report.metrics
+    assert assert_intervals(met) > 20
+    for key in (
+        "utility.tstr_macro_f1",
+        "utility.trtr_macro_f1",
+        "utility.tstr_trtr_f1_ratio",
+        "fidelity.detectability_auc",
+        "fidelity.tfidf_mmd",
+        "fidelity.ngram_overlap_2",
+        "fidelity.label_js_distance",
+    ):
+        assert met[f"{key}_high"] > met[f"{key}_low"], key
+    # The candidates' figures carry intervals too.
+    assert "curation.candidates.fidelity.detectability_auc" in met
+
+
+def test_tstr_and_trtr_are_compared_at_the_same_training_size(labelled_report):
+    met = labelled_report.metrics
+    assert met["utility.tstr_train_size"] == 243  # every published record
+    assert met["utility.trtr_train_size"] == 120  # every seed
+    assert met["utility.equal_train_size"] == 120
+    assert met["utility.tstr_trtr_f1_ratio"] == pytest.approx(
+        met["utility.tstr_equal_size_macro_f1"] / met["utility.trtr_equal_size_macro_f1"]
+    )
+    assert any("trained on 120 rows each" in n for n in labelled_report.notes)
+
+
+def test_junk_share_figures_for_published_and_candidates(labelled_report):
+    met = labelled_report.metrics
+    for prefix in ("", "curation.candidates."):
+        share = met[f"{prefix}content.estimated_junk_share"]
+        assert 0 <= share <= 1
+    assert (
+        met["content.estimated_junk_share_low"]
+        <= met["content.estimated_junk_share"]
+        <= met["content.estimated_junk_share_high"]
+    )
+    assert met["content.junk_share"] == met["content.estimated_junk_share"]
+    assert met["score.headline"] == pytest.approx(
+        met["score.before_content"] * (1 - met["content.junk_share"])
+    )
+    assert met["score.content"] == pytest.approx(100 * (1 - met["content.junk_share"]))
+
+
+def test_instruction_report_intervals(tmp_path: Path):
+    dist = TextDistribution(("grind", "espresso", "milk"))
+    synthetic = instruction_frame(dist, 60, seed=3).with_columns(
+        pl.Series("judge_score", [4.0, 5.0, 3.0] * 20)
+    )
+    r = build_report(
+        instruction_spec(),
+        synthetic=synthetic,
+        seeds=instruction_frame(dist, 40, seed=1, prefix="seed"),
+        holdout=instruction_frame(dist, 40, seed=2, prefix="hold"),
+        candidates=None,
+        out_dir=tmp_path,
+        version="v1",
+    )
+    met = r.metrics
+    assert assert_intervals(met) > 10
+    assert 1 <= met["utility.judge_score_mean_low"] <= 4.0 <= met["utility.judge_score_mean_high"]
+    names = {t.name for t in r.threshold_results}
+    assert "min_tstr_trtr_ratio" in names  # passes as not applicable
+    assert "max_estimated_junk_share" in names
+
+
+def test_report_shows_sampled_and_dropped_rows_escaped(tmp_path: Path):
+    dist = TextDistribution(tuple(LABELS))
+    synthetic = labelled_frame(dist, 30, seed=3)
+    hostile = '<img src=x onerror="alert(1)"> refund & more'
+    record = json.dumps({"text": hostile, "label": "refund"})
+    dropped = pl.DataFrame(
+        {
+            "record_id": ["bad-1", "bad-2", "bad-3"],
+            "text": [hostile, "short", None],
+            "label": ["refund", "status", None],
+            "record": [record, json.dumps({"text": "short", "label": "status"}), None],
+            "status": ["ok", "ok", "truncated"],
+            "raw_response": [None, None, '{"text": "cut off'],
+        }
+    )
+    candidates = pl.concat(
+        [synthetic.with_columns(pl.lit("ok").alias("status")), dropped], how="diagonal_relaxed"
+    )
+    audit = pl.DataFrame(
+        {
+            "record_id": ["bad-1", "bad-2", "bad-3", synthetic["record_id"][0]],
+            "filter": ["prompt_echo", "length_bounds", "schema_valid", "pii"],
+            "reason": ["prompt_echo", "too_short", "generation_failed:truncated", "pii_redacted"],
+            "score": [0.5, 5.0, None, None],
+            "detail": ["shares a run of 5 words", "5 < 15 characters", "", "email"],
+            "kept": [False, False, False, True],
+        }
+    )
+    r = build_report(
+        labelled_spec(),
+        synthetic=synthetic,
+        seeds=labelled_frame(dist, 40, seed=1, prefix="seed"),
+        holdout=labelled_frame(dist, 40, seed=2, prefix="hold"),
+        candidates=candidates,
+        out_dir=tmp_path,
+        version="v1",
+        audit=audit,
+    )
+    html = r.html_path.read_text()
+    sample = html[html.index('id="sample"') : html.index('id="dropped"')]
+    assert "12 of 30 published records" in sample
+    assert sample.count("<tr>") == 13  # header + 12 rows
+    assert "<th>text</th>" in sample and "<th>label</th>" in sample
+    dropped_html = html[html.index('id="dropped"') : html.index('id="trend"')]
+    for reason in ("prompt_echo (1)", "too_short (1)", "generation_failed:truncated (1)"):
+        assert reason in dropped_html, reason
+    assert "pii_redacted" not in dropped_html  # kept rows are not drops
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt; refund &amp; more" in dropped_html
+    assert "<img src=x" not in html
+    assert "cut off" in dropped_html  # a failed generation shows its raw answer
+
+
+def test_reviewers_rejections_cap_the_headline(tmp_path: Path):
+    """Review verdicts given before the report is built count in the junk share."""
+    from synth_pipeline.review.figures import ReviewFigures
+
+    dist = TextDistribution(tuple(LABELS))
+    figures = ReviewFigures(sample_size=20, reviewed=20, accepted=6)
+    review = {
+        **figures.as_dict(),
+        "state": "failed",
+        "required": False,
+        "min_acceptance": 0.9,
+        "metrics": figures.metrics(),
+    }
+    r = build_report(
+        labelled_spec(),
+        synthetic=labelled_frame(dist, 80, seed=3),
+        seeds=labelled_frame(dist, 60, seed=1, prefix="seed"),
+        holdout=labelled_frame(dist, 60, seed=2, prefix="hold"),
+        candidates=None,
+        out_dir=tmp_path,
+        version="v1",
+        review=review,
+    )
+    met = r.metrics
+    assert met["content.junk_share"] == pytest.approx(0.7)  # 14 of 20 rejected
+    assert met["content.junk_share_from_review"] == 1.0
+    assert met["content.estimated_junk_share"] < 0.7
+    assert r.headline_score <= 50
+    failed = {t.name for t in r.threshold_results if not t.passed}
+    assert "max_estimated_junk_share" in failed
+    assert "from reviewers&#39; verdicts" in r.html_path.read_text()

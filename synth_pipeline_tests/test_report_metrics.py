@@ -8,12 +8,25 @@ import zlib
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from scipy.stats import ks_2samp
+from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
 from synth_pipeline.report import metrics as m
 from synth_pipeline.report.analysis import attribute_values
 from synth_pipeline.report.config import ReportSpec
+from synth_pipeline.report.intervals import ngram_incidence
 from synth_pipeline.report.sample_data import TextDistribution, labelled_frame
-from synth_pipeline.report.score import evaluate_thresholds, headline, score_parts
+from synth_pipeline.report.score import (
+    THRESHOLDS,
+    evaluate_thresholds,
+    headline,
+    is_undecided,
+    junk_share,
+    review_junk_share,
+    score_metrics,
+    score_parts,
+    undecided_figures,
+)
 from synth_pipeline.report.text import normalize_text, tokenize
 
 # --- fidelity -----------------------------------------------------------------------
@@ -175,6 +188,9 @@ def test_thresholds():
         max_detectability_auc=0.7,
         min_tstr_macro_f1=0.5,
         max_near_copy_share=0.1,
+        min_tstr_trtr_ratio=None,
+        max_estimated_junk_share=None,
+        min_distinct_2_vs_real=None,
     )
     metrics = {"score.headline": 60.0, "fidelity.detectability_auc": 0.9}
     results = {r.name: r for r in evaluate_thresholds(metrics, cfg, labelled=False)}
@@ -189,7 +205,190 @@ def test_thresholds():
     assert results["min_tstr_macro_f1"].passed  # not applicable to instruction data
     assert "not applicable" in results["min_tstr_macro_f1"].note
     assert not results["max_near_copy_share"].passed  # missing figure fails
-    assert evaluate_thresholds(metrics, ReportSpec(), labelled=True) == []
+    off = {name: None for name in THRESHOLDS}
+    assert evaluate_thresholds(metrics, ReportSpec(**off), labelled=True) == []
+
+
+def test_default_thresholds_are_on_and_evaluated():
+    cfg = ReportSpec()
+    assert cfg.min_tstr_trtr_ratio == 0.8
+    assert cfg.max_detectability_auc == 0.99
+    assert cfg.max_estimated_junk_share == 0.15
+    assert cfg.min_distinct_2_vs_real == 0.5
+    for name in (
+        "min_tstr_trtr_ratio",
+        "max_detectability_auc",
+        "max_estimated_junk_share",
+        "min_distinct_2_vs_real",
+    ):
+        assert ReportSpec.model_fields[name].description, name
+    good = {
+        "utility.tstr_trtr_f1_ratio": 0.95,
+        "fidelity.detectability_auc": 0.9,
+        "content.junk_share": 0.02,
+        "diversity.distinct_2_vs_real": 0.8,
+    }
+    results = {r.name: r for r in evaluate_thresholds(good, cfg, labelled=True)}
+    assert set(results) == {
+        "min_tstr_trtr_ratio",
+        "max_detectability_auc",
+        "max_estimated_junk_share",
+        "min_distinct_2_vs_real",
+    }
+    assert all(r.passed for r in results.values())
+    bad = {
+        "utility.tstr_trtr_f1_ratio": 0.7,
+        "fidelity.detectability_auc": 0.995,
+        "content.junk_share": 0.3,
+        "diversity.distinct_2_vs_real": 0.4,
+    }
+    assert not any(r.passed for r in evaluate_thresholds(bad, cfg, labelled=True))
+    # The ratio is labelled-only; every default can be switched off.
+    no_ratio = {k: v for k, v in bad.items() if k != "utility.tstr_trtr_f1_ratio"}
+    inst = {r.name: r for r in evaluate_thresholds(no_ratio, cfg, labelled=False)}
+    assert inst["min_tstr_trtr_ratio"].passed
+    assert "not applicable" in inst["min_tstr_trtr_ratio"].note
+    off = cfg.model_copy(update={"max_estimated_junk_share": None})
+    names = [r.name for r in evaluate_thresholds(bad, off, labelled=True)]
+    assert "max_estimated_junk_share" not in names and len(names) == 3
+
+
+# --- junk share and headline ----------------------------------------------------------
+
+ALL_ONE = {
+    "fidelity.detectability_auc": 0.5,
+    "fidelity.length_ks_mean": 0.0,
+    "utility.tstr_macro_f1": 0.9,
+    "utility.trtr_macro_f1": 0.9,
+    "utility.tstr_trtr_f1_ratio": 1.0,
+    "diversity.distinct_2_vs_real": 1.0,
+    "privacy.near_copy_share": 0.0,
+}
+
+
+def test_headline_is_multiplied_by_one_minus_the_junk_share():
+    cfg = ReportSpec()
+    assert score_metrics(ALL_ONE, cfg)["score.headline"] == pytest.approx(100.0)
+    junky = {**ALL_ONE, "content.estimated_junk_share": 0.3}
+    scored = score_metrics(junky, cfg)
+    assert scored["content.junk_share"] == pytest.approx(0.3)
+    assert scored["score.content"] == pytest.approx(70.0)
+    assert scored["score.before_content"] == pytest.approx(100.0)
+    assert scored["score.headline"] == pytest.approx(70.0)
+    more = score_metrics({**ALL_ONE, "content.estimated_junk_share": 0.45}, cfg)
+    assert more["score.headline"] < 70
+
+
+def test_review_rejections_count_when_larger():
+    cfg = ReportSpec()
+    metrics = {**ALL_ONE, "content.estimated_junk_share": 0.05}
+    assert review_junk_share(metrics) is None
+    reviewed = {**metrics, "review.reviewed": 40.0, "review.acceptance_rate": 0.4}
+    assert review_junk_share(reviewed) == pytest.approx(0.6)
+    js = junk_share(reviewed)
+    assert js["content.junk_share"] == pytest.approx(0.6)
+    assert js["content.junk_share_from_review"] == 1.0
+    assert js["content.junk_share_low"] <= 0.6 <= js["content.junk_share_high"]
+    assert score_metrics(reviewed, cfg)["score.headline"] <= 50  # mostly rejected
+    # The filters' estimate wins when it is the larger one.
+    kind = {**metrics, "review.reviewed": 40.0, "review.acceptance_rate": 0.99}
+    assert junk_share(kind)["content.junk_share"] == pytest.approx(0.05)
+    assert junk_share(kind)["content.junk_share_from_review"] == 0.0
+    # No verdicts yet: the review figures do not count.
+    assert junk_share({**metrics, "review.reviewed": 0.0, "review.acceptance_rate": 0.0})[
+        "content.junk_share"
+    ] == pytest.approx(0.05)
+
+
+def test_undecided_figure_scores_at_its_unfavourable_end_and_is_noted():
+    cfg = ReportSpec()  # max_decisive_interval_width 0.3
+    wide = {
+        **ALL_ONE,
+        "utility.tstr_trtr_f1_ratio_low": 0.55,
+        "utility.tstr_trtr_f1_ratio_high": 1.3,
+    }
+    assert is_undecided(wide, "utility.tstr_trtr_f1_ratio", cfg)
+    assert score_parts(wide, cfg)["utility"] == pytest.approx(0.55)
+    assert score_metrics(wide, cfg)["score.headline"] < 100
+    narrow = {
+        **ALL_ONE,
+        "utility.tstr_trtr_f1_ratio_low": 0.9,
+        "utility.tstr_trtr_f1_ratio_high": 1.1,
+    }
+    assert not is_undecided(narrow, "utility.tstr_trtr_f1_ratio", cfg)
+    assert score_parts(narrow, cfg)["utility"] == pytest.approx(1.0)
+    # Lower is better for AUC: the high end counts.
+    auc = {**ALL_ONE, "fidelity.detectability_auc_low": 0.4, "fidelity.detectability_auc_high": 0.8}
+    assert score_parts(auc, cfg)["fidelity"] == pytest.approx((2 * (1 - 0.8) + 1) / 2)
+
+    results = {r.name: r for r in evaluate_thresholds(wide, cfg, labelled=True)}
+    ratio = results["min_tstr_trtr_ratio"]
+    assert ratio.passed  # the observed figure decides ...
+    assert "undecided" in ratio.note and "reaches across the limit" in ratio.note  # ... noted
+    results = {r.name: r for r in evaluate_thresholds(narrow, cfg, labelled=True)}
+    assert results["min_tstr_trtr_ratio"].note is None
+    assert undecided_figures(wide, cfg) == ["utility.tstr_trtr_f1_ratio"]
+    assert undecided_figures(wide, cfg.model_copy(update={"max_decisive_interval_width": 1})) == []
+
+
+# --- bootstrap ----------------------------------------------------------------------
+
+
+def test_vectorised_figures_match_the_reference_implementations():
+    rng = np.random.default_rng(0)
+    labels = ["a", "b", "c"]
+    t, p = rng.choice(labels, 60), rng.choice([*labels, "zz"], 60)
+    acc, macro, f1 = m.classification_rows(
+        m.codes_of(t, labels)[None], m.codes_of(p, labels)[None], 3
+    )
+    present = [lbl for lbl in labels if lbl in set(t)]
+    assert acc[0] == pytest.approx(accuracy_score(t, p))
+    assert macro[0] == pytest.approx(f1_score(t, p, labels=present, average="macro"))
+    assert f1[0] == pytest.approx(f1_score(t, p, labels=labels, average=None, zero_division=0))
+
+    pos, neg = rng.random(30), np.round(rng.random(40) * 0.8, 1)  # ties included
+    expected = roc_auc_score([1] * 30 + [0] * 40, np.r_[pos, neg])
+    assert m.auc_rows(pos[None], neg[None])[0] == pytest.approx(expected)
+
+    a, b = rng.integers(0, 50, 100), rng.integers(10, 60, 80)
+    values = np.unique(np.r_[a, b])
+    ks = m.ks_rows(np.searchsorted(values, a)[None], np.searchsorted(values, b)[None], len(values))
+    assert ks[0] == pytest.approx(ks_2samp(a, b).statistic)
+
+    syn = [tokenize(x) for x in ["a b c d", "b c d e", "x y", "a"]]
+    real = [tokenize(x) for x in ["a b c", "c d e f", "y z"]]
+    inc = ngram_incidence(syn, real)
+    for n in (1, 2, 3):
+        s_inc, r_inc = inc[n]
+        ps, pr = np.asarray(s_inc.sum(0)).ravel() > 0, np.asarray(r_inc.sum(0)).ravel() > 0
+        expected = m.coverage(m.ngram_set_tokens(real, n), m.ngram_set_tokens(syn, n))
+        assert (ps & pr).sum() / pr.sum() == pytest.approx(expected)
+
+
+def test_bootstrap_intervals_are_seeded_ordered_and_shrink_with_rows():
+    rng = np.random.default_rng(1)
+
+    def interval_of(values: np.ndarray, seed: int = 0):
+        return m.bootstrap_intervals(
+            lambda i: values[i].mean(axis=1),
+            [len(values)],
+            [values.mean()],
+            resamples=300,
+            seed=seed,
+        )[0]
+
+    small, large = rng.random(30), rng.random(3000)
+    lo, hi = interval_of(small)
+    assert lo <= small.mean() <= hi
+    assert interval_of(small) == (lo, hi)  # same seed, same interval
+    assert interval_of(small, seed=1) != (lo, hi)
+    lo_l, hi_l = interval_of(large)
+    assert hi_l - lo_l < (hi - lo) / 5
+    # Roughly the normal-theory interval of a mean.
+    half = 1.96 * small.std(ddof=1) / np.sqrt(len(small))
+    assert hi - lo == pytest.approx(2 * half, rel=0.3)
+    # Too few rows: no interval.
+    assert interval_of(np.array([0.5])) is None
 
 
 # --- sanity cases -------------------------------------------------------------------

@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from synth_pipeline.curation.judge_config import LlmJudgeSpec
 from synth_pipeline.curation.patterns import ARTIFACT_PATTERNS, VOICE_PATTERNS
@@ -285,7 +285,7 @@ class RealismSpec(_Strict):
 
     enabled: bool = True
     seed_quantile: float = Field(
-        default=0.1,
+        default=0.05,
         ge=0,
         le=0.5,
         description="Drop a row whose out-of-fold probability of being real is below this "
@@ -298,6 +298,26 @@ class RealismSpec(_Strict):
     min_candidates: int = Field(
         default=20, ge=4, description="Fewer rows than this: the filter is skipped."
     )
+
+
+class JunkEstimateSpec(_Strict):
+    """How well the content filters catch junk, as the junk benchmark measured them against
+    reviewers (`bench/junk_filter.py`; docs/BENCHMARKS.md): the report uses these figures
+    to estimate the junk that got past the filters. Re-measure and set them when a dataset
+    has reviewed rows of its own."""
+
+    recall: float = Field(default=0.81, gt=0, le=1, description="Share of junk rows dropped.")
+    recall_low: float = Field(default=0.79, gt=0, le=1, description="95% interval, low end.")
+    recall_high: float = Field(default=0.83, gt=0, le=1, description="95% interval, high end.")
+    precision: float = Field(
+        default=0.91, gt=0, le=1, description="Share of dropped rows that were junk."
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> JunkEstimateSpec:
+        if not self.recall_low <= self.recall <= self.recall_high:
+            raise ValueError("junk_estimate: recall_low <= recall <= recall_high")
+        return self
 
 
 class GatesSpec(_Strict):
@@ -329,6 +349,7 @@ class CurationSpec(_Strict):
     artifacts: ArtifactSpec = Field(default_factory=ArtifactSpec)
     voice: VoiceSpec = Field(default_factory=VoiceSpec)
     realism: RealismSpec = Field(default_factory=RealismSpec)
+    junk_estimate: JunkEstimateSpec = Field(default_factory=JunkEstimateSpec)
     judge: JudgeSpec = Field(default_factory=JudgeSpec)
     gates: GatesSpec = Field(default_factory=GatesSpec)
     llm_judge: LlmJudgeSpec = Field(default_factory=LlmJudgeSpec)

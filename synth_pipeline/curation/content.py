@@ -1,9 +1,19 @@
-"""How much of a set of records is junk by content: the content filters run again as a measure.
+"""How much of a set of records is junk by content: two estimates the report combines.
 
-Curation drops what its content filters flag among the candidates; the report runs the
-same filters over the rows a version would publish, so rows that reached the dataset any
-other way (a spec that turned a filter off, rows written by hand, a planted test) are
-counted. The share carries a Wilson 95% interval: it is an estimate from a finite sample.
+1. Re-run: the report runs the spec's content filters (all but realism, which flags a
+   fixed share of any set by design) over the rows a version would publish, so rows that
+   reached the dataset any other way (a spec that turned a filter off, rows written by
+   hand, a planted test) are counted. By construction it cannot see
+   junk the filters miss: on curated rows it reads near zero whatever their quality.
+2. Missed junk: the filters' recall and precision, measured against reviewers' verdicts
+   by the junk benchmark (`bench/junk_filter.py`), say how much junk got past them. If the
+   content filters dropped D candidates, about D x precision were junk, and that was
+   `recall` of the junk there was: D x precision x (1 - recall) / recall junk rows are
+   estimated to remain among the K kept rows. The figures live in the spec
+   (`curation.junk_estimate`) with the benchmark's values as defaults.
+
+Both carry a 95% interval. Review verdicts, when they exist, are a direct measure and
+replace neither: the report's junk share is the largest of the three.
 """
 
 from __future__ import annotations
@@ -31,9 +41,48 @@ class JunkEstimate:
     method: str = "the spec's content filters re-run over the records"
 
 
+@dataclass(frozen=True)
+class MissedJunkEstimate:
+    share: float
+    low: float
+    high: float
+    dropped_by_content: int
+    kept: int
+    method: str = (
+        "content-filter drops x benchmark precision x (1 - recall) / recall, over the kept rows"
+    )
+
+
+def missed_junk_share(
+    spec: DatasetSpec, audit: pl.DataFrame, kept: int
+) -> MissedJunkEstimate | None:
+    """Junk estimated to have passed the content filters, as a share of the kept rows.
+
+    The interval spans the benchmark's recall interval (`recall_low`..`recall_high`).
+    """
+    if kept <= 0 or audit.height == 0 or "filter" not in audit.columns:
+        return None
+    cfg = spec.curation.junk_estimate
+    dropped = audit.filter(~pl.col("kept") & pl.col("filter").is_in(list(CONTENT_FILTERS)))
+    d = dropped.height
+
+    def share(recall: float) -> float:
+        return min(1.0, d * cfg.precision * (1 - recall) / recall / kept)
+
+    return MissedJunkEstimate(
+        share(cfg.recall), share(cfg.recall_high), share(cfg.recall_low), d, kept
+    )
+
+
+# Realism is a relative judgement: it flags the rows of a set that look least like the seeds,
+# a fixed share of any set by design, so re-run over published rows it would measure its
+# own quantile, not junk. Its drops still count in the missed-junk estimate.
+RERUN_FILTERS = tuple(f for f in CONTENT_FILTERS if f != "realism")
+
+
 def content_spec(spec: DatasetSpec) -> DatasetSpec:
-    """The spec with only its content filters switched on, in the spec's order."""
-    filters = [f for f in spec.curation.filters if f in CONTENT_FILTERS]
+    """The spec with only its re-runnable content filters switched on, in the spec's order."""
+    filters = [f for f in spec.curation.filters if f in RERUN_FILTERS]
     curation = spec.curation.model_copy(update={"filters": filters})
     return spec.model_copy(update={"curation": curation})
 

@@ -96,9 +96,7 @@ def curate_records(
 
     seeds = load_real_records(spec, spec.seeds_file, "seed")
     holdout = load_real_records(spec, spec.holdout_file, "holdout")
-    result = run_curation(
-        spec, records.drop("source_line"), seeds, holdout, progress=progress
-    )
+    result = run_curation(spec, records.drop("source_line"), seeds, holdout, progress=progress)
     return ExternalCuration(records, result)
 
 

@@ -498,8 +498,9 @@ def seed_copy_filter(frame: pl.DataFrame, ctx: CurationContext) -> Verdict:
         np.array(["seed " + str(x) for x in exact.to_list()], dtype=object),
         np.array(
             [
-                f"seed {m}" if m is not None else f"{o:.0%} of its {cfg.seed_overlap_ngram}-word "
-                "runs are in the seeds"
+                f"seed {m}"
+                if m is not None
+                else f"{o:.0%} of its {cfg.seed_overlap_ngram}-word runs are in the seeds"
                 for m, o in zip(match, overlap, strict=True)
             ],
             dtype=object,

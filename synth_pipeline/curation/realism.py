@@ -39,14 +39,18 @@ def _features(max_features: int):
             (
                 "words",
                 TfidfVectorizer(
-                    ngram_range=(1, 2), sublinear_tf=True, max_features=max_features,
+                    ngram_range=(1, 2),
+                    sublinear_tf=True,
+                    max_features=max_features,
                     token_pattern=r"(?u)\b\w+\b|[^\w\s]",
                 ),
             ),
             (
                 "chars",
                 TfidfVectorizer(
-                    analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True,
+                    analyzer="char_wb",
+                    ngram_range=(2, 4),
+                    sublinear_tf=True,
                     max_features=max_features,
                 ),
             ),
@@ -94,9 +98,7 @@ def realism_filter(frame: pl.DataFrame, ctx: CurationContext) -> Verdict:
         )
     candidates = record_texts(ctx, frame)
     synthetic = candidates + rejected
-    p_real, p_syn = out_of_fold_real_probability(
-        real, synthetic, cfg.folds, ctx.config.dedup.seed
-    )
+    p_real, p_syn = out_of_fold_real_probability(real, synthetic, cfg.folds, ctx.config.dedup.seed)
     p_cand = p_syn[:n]
     # Only the seeds' own scores set the bar; accepted rows are real-like, not real.
     bar = float(np.quantile(p_real[: ctx.seeds.height], cfg.seed_quantile))

@@ -184,8 +184,12 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
         key=key("published"),
         deps=[key("dataset"), key("validation_report")],
         description="Moves the dataset's published pointer to this version, only when every "
-        "check of the version passed (checked across runs, not only in this one).",
+        "check of the version passed (checked across runs, not only in this one). With "
+        "`review.required` in the spec it holds the version as awaiting_review (no "
+        "materialization, an observation instead) until `synth review` passes its review gate.",
         kinds={"duckdb"},
+        # Not materialized while a version awaits human review; `exports` is then skipped.
+        output_required=False,
         **common,
     )
     def published(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
@@ -193,7 +197,20 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
             out = stages.publish(spec, warehouse.get(), context.partition_key)
         except GateRefused as e:
             raise dg.Failure(description=str(e)) from e
-        return dg.MaterializeResult(metadata=stage_metadata(out.frame, out.figures, PREVIEW))
+        if out.figures.get("published") is False:
+            context.log.info(
+                f"{name} version {context.partition_key} awaits human review: "
+                f"synth review {name} --version {context.partition_key}"
+            )
+            context.log_event(
+                dg.AssetObservation(
+                    asset_key=context.asset_key,
+                    partition=context.partition_key,
+                    metadata={k: figure_value(v) for k, v in out.figures.items()},
+                )
+            )
+            return
+        yield dg.MaterializeResult(metadata=stage_metadata(out.frame, out.figures, PREVIEW))
 
     @dg.asset(
         key=key("exports"),

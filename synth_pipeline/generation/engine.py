@@ -377,6 +377,8 @@ class GenerationEngine:
     # --- keys ----------------------------------------------------------------------
 
     def schema_for(self, request: GenerationRequest) -> dict[str, Any]:
+        if request.document_field is not None:  # plain text: one line is the field
+            return {"name": "document", "field": request.document_field}
         model = self._model_for(request)
         if model not in self._schemas:
             self._schemas[model] = {"name": model.__name__, "schema": model.model_json_schema()}
@@ -685,6 +687,8 @@ class GenerationEngine:
     async def _attempt(
         self, client: Any, key: str, request: GenerationRequest, started: float
     ) -> CallOutcome | _Fault:
+        if request.document_field is not None:
+            return await self._attempt_document(client, key, request, started)
         model = self._model_for(request)
         try:
             obj, completion = await client.chat.completions.create_with_completion(
@@ -706,6 +710,37 @@ class GenerationEngine:
                 key, "failed", "refusal", None, raw, pt, ct, time.monotonic() - started
             )
         return CallOutcome(key, "ok", None, response, raw, pt, ct, time.monotonic() - started)
+
+    async def _attempt_document(
+        self, client: Any, key: str, request: GenerationRequest, started: float
+    ) -> CallOutcome | _Fault:
+        """A document prompt on the completions endpoint: the model's next line is the
+        record's one free-text field. A line cut by max_tokens is "truncated"."""
+        params = self.request_params(request)
+        try:
+            completion = await client.client.completions.create(
+                model=self.provider.model,
+                prompt=request.message_list[0]["content"],
+                stop=["\n"],
+                timeout=self.provider.timeout_seconds,
+                **params,
+            )
+        except Exception as e:  # noqa: BLE001 - every fault becomes a recorded reason
+            return self._failure(key, e, started)
+        pt, ct = _usage(getattr(completion, "usage", None))
+        choice = completion.choices[0] if completion.choices else None
+        raw = (choice.text if choice is not None else None) or ""
+        text = raw.strip()
+        elapsed = time.monotonic() - started
+        if choice is not None and choice.finish_reason == "length":
+            return CallOutcome(key, "failed", "truncated", None, raw, pt, ct, elapsed)
+        if not text:
+            return CallOutcome(key, "failed", "empty", None, raw, pt, ct, elapsed)
+        assert request.document_field is not None
+        response = {request.document_field: text}
+        if self._is_refusal(None, response):
+            return CallOutcome(key, "failed", "refusal", None, raw, pt, ct, elapsed)
+        return CallOutcome(key, "ok", None, response, raw, pt, ct, elapsed)
 
     def _failure(self, key: str, e: Exception, started: float) -> CallOutcome | _Fault:
         transport = classify_transport(e)

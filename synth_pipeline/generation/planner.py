@@ -38,7 +38,12 @@ from typing import Any
 
 import polars as pl
 
-from synth_pipeline.generation.prompts import strategy_messages
+from synth_pipeline.generation.prompts import (
+    TURN_STRATEGIES,
+    document_field,
+    document_prompt,
+    strategy_messages,
+)
 from synth_pipeline.records import read_rows
 from synth_pipeline.spec import (
     AttributesStrategy,
@@ -66,6 +71,9 @@ class GenerationRequest:
     fixed: tuple[tuple[str, Any], ...] = ()
     output_fields: tuple[str, ...] | None = None  # None: every content field
     label_choices: tuple[str, ...] = ()  # non-empty: the model picks the label among these
+    # Set for a document prompt: the model continues `messages[0]` as plain text, and its
+    # one line is this field of the record.
+    document_field: str | None = None
 
     @property
     def message_list(self) -> list[dict[str, str]]:
@@ -409,14 +417,21 @@ def _group_requests(
             extra.update(operation=op, original=examples[0] if examples else {})
             if not examples:
                 continue  # nothing to evolve for a label without seeds
-        messages = strategy_messages(
-            spec,
-            s.name,
-            override=s.template,
-            label=label,
-            examples=examples,
-            **extra,
-        )
+        doc_field = document_field(spec) if s.name in TURN_STRATEGIES else None
+        if doc_field is not None and not s.template:
+            messages = [
+                {"role": "document", "content": document_prompt(spec, label, examples, attrs)}
+            ]
+        else:
+            doc_field = None
+            messages = strategy_messages(
+                spec,
+                s.name,
+                override=s.template,
+                label=label,
+                examples=examples,
+                **extra,
+            )
         out.append(
             GenerationRequest(
                 strategy=s.name,
@@ -425,6 +440,7 @@ def _group_requests(
                 messages=_freeze(messages),
                 sample_index=j,
                 attributes=tuple(attrs.items()),
+                document_field=doc_field,
             )
         )
     return out

@@ -133,6 +133,39 @@ def strategy_messages(
     return [{"role": "system", "content": system}, *turns, {"role": "user", "content": user}]
 
 
+def document_field(spec: DatasetSpec) -> str | None:
+    """The field a document prompt writes, or None when the spec's requests are chat.
+
+    Document prompts need one free-text field (the line the model writes is the record)
+    and a completion endpoint: `auto` takes them for the embedded model only.
+    """
+    fmt = spec.generation.prompt_format
+    strings = [f for f in spec.content_fields if f.type == "string"]
+    if fmt == "chat" or len(spec.content_fields) != 1 or len(strings) != 1:
+        return None
+    if fmt == "auto" and spec.provider.kind != "embedded":
+        return None
+    return strings[0].name
+
+
+def document_prompt(
+    spec: DatasetSpec,
+    label: str | None,
+    examples: list[dict[str, Any]],
+    attributes: dict[str, str] | None = None,
+) -> str:
+    """A numbered list of the seed records under a title; the model writes the next item."""
+    field = document_field(spec) or spec.text_field
+    lines = [" ".join(str(ex.get(field, "")).split()) for ex in examples]
+    return render(
+        "document.j2",
+        title=(spec.generation.examples_title or spec.task).strip().rstrip("."),
+        label=label,
+        attributes=attributes or {},
+        lines=[line for line in lines if line],
+    )
+
+
 def seed_variation_messages(
     spec: DatasetSpec, examples: list[dict[str, Any]], label: str | None
 ) -> list[dict[str, str]]:

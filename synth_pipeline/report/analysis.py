@@ -9,6 +9,12 @@ One TF-IDF space (hashed word 1-2-grams, sublinear tf, unit-length rows) serves 
 distance-to-closest-record and contamination figures. Its IDF is fit on the seeds and the
 synthetic/candidate texts; holdout texts are only transformed into it (hashing keeps
 their unseen n-grams, so they are treated like fitted texts).
+
+Every utility and fidelity figure gets a bootstrap 95% interval (`intervals`). The
+TSTR/TRTR ratio compares models trained on the same number of rows: the larger training
+side is subsampled (stratified by label, seeded) to the smaller one's size. The content
+figures (`content.*`) re-run the spec's content filters over the set
+(`synth_pipeline.curation.content.estimate_junk_share`).
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ import polars as pl
 import scipy.sparse as sp
 from sklearn.pipeline import Pipeline
 
+from synth_pipeline.curation.content import JunkEstimate, estimate_junk_share
+from synth_pipeline.report import intervals as ci
 from synth_pipeline.report import metrics as m
 from synth_pipeline.report.config import ReportSpec
 from synth_pipeline.report.text import (
@@ -37,6 +45,7 @@ from synth_pipeline.report.text import (
 )
 from synth_pipeline.spec import DatasetSpec
 
+RECORD_COLUMNS = ("record_id", "text", "label", "record")
 ATTRIBUTES_COLUMN = "attributes"
 JUDGE_COLUMN = "judge_score"
 TOP_VALUES = 15  # attribute values listed per attribute in the HTML
@@ -119,6 +128,8 @@ class RealSide:
     trtr: m.ClassifierResult | None
     real_seed_similarity: np.ndarray  # holdout -> closest seed: the real-to-real baseline
     real_diversity: dict[str, float]
+    trtr_intervals: dict[str, float] = field(default_factory=dict)
+    trtr_by_size: dict[int, m.ClassifierResult] = field(default_factory=dict)
 
 
 @dataclass
@@ -134,6 +145,9 @@ class SetAnalysis:
     detect: m.Detectability | None = None
     tstr: m.ClassifierResult | None = None
     augmented: m.ClassifierResult | None = None
+    tstr_equal: m.ClassifierResult | None = None  # TSTR and TRTR trained on as many rows
+    trtr_equal: m.ClassifierResult | None = None
+    junk: JunkEstimate | None = None
     seed_similarity: np.ndarray = field(default_factory=lambda: np.zeros(0))
     near_copies: list[dict[str, Any]] = field(default_factory=list)
     contaminated: list[dict[str, Any]] = field(default_factory=list)
@@ -170,6 +184,10 @@ def prepare_real(
             seed=cfg.random_seed,
             max_features=cfg.max_tfidf_features,
         )
+    trtr_intervals: dict[str, float] = {}
+    if trtr is not None:
+        _classifier_metrics(trtr_intervals, "trtr", trtr)
+        ci.classifier(trtr_intervals, "trtr", trtr, cfg)
     real_div = {f"distinct_{n}": m.distinct_n_tokens(holdout.tokens, n) for n in (1, 2, 3)}
     real_div["compression_ratio"] = m.compression_ratio(holdout.texts)
     return RealSide(
@@ -182,7 +200,49 @@ def prepare_real(
         trtr=trtr,
         real_seed_similarity=m.max_cosine_similarity(x_holdout, x_seeds),
         real_diversity=real_div,
+        trtr_intervals=trtr_intervals,
     )
+
+
+def _labelled_subsample(labels: list[str | None], n: int, seed: int) -> list[int]:
+    """`n` row indices among the labelled rows, stratified by label (seeded)."""
+    rows = [i for i, v in enumerate(labels) if v is not None]
+    if n >= len(rows):
+        return rows
+    from sklearn.utils import resample
+
+    try:
+        picked = resample(
+            rows, replace=False, n_samples=n, random_state=seed, stratify=[labels[i] for i in rows]
+        )
+    except ValueError:  # too few rows of some label to stratify
+        picked = resample(rows, replace=False, n_samples=n, random_state=seed)
+    return sorted(int(i) for i in picked)
+
+
+def _fit_on(
+    spec: DatasetSpec, cfg: ReportSpec, train: Corpus, rows: list[int], test: Corpus
+) -> m.ClassifierResult:
+    return m.evaluate_classifier(
+        [train.features[i] for i in rows],
+        [train.labels[i] for i in rows],
+        test.features,
+        test.labels,
+        spec.labels,
+        seed=cfg.random_seed,
+        max_features=cfg.max_tfidf_features,
+    )
+
+
+def _trtr_at(spec: DatasetSpec, cfg: ReportSpec, real: RealSide, n: int) -> m.ClassifierResult:
+    """TRTR trained on `n` seeds (all of them when there are no more), cached per size."""
+    assert real.trtr is not None
+    if n >= real.trtr.n_train:
+        return real.trtr
+    if n not in real.trtr_by_size:
+        rows = _labelled_subsample(real.seeds.labels, n, cfg.random_seed)
+        real.trtr_by_size[n] = _fit_on(spec, cfg, real.seeds, rows, real.holdout)
+    return real.trtr_by_size[n]
 
 
 def _sample(n_total: int, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -196,6 +256,7 @@ def _fidelity(spec: DatasetSpec, cfg: ReportSpec, s: Corpus, real: RealSide, out
     h = real.holdout
     if spec.is_labelled:
         met["fidelity.label_js_distance"] = m.label_js_distance(s.labels, h.labels, spec.labels)
+        ci.label_js(met, s.labels, h.labels, spec.labels, cfg)
         unknown = sorted({v for v in s.labels if v is not None} - set(spec.labels))
         if unknown:
             out.notes.append(f"{s.name}: labels outside the spec ignored: {unknown}")
@@ -213,17 +274,22 @@ def _fidelity(spec: DatasetSpec, cfg: ReportSpec, s: Corpus, real: RealSide, out
             met[f"fidelity.real_mean_length.{f}"] = float(np.mean(real_len))
     if ks_values:
         met["fidelity.length_ks_mean"] = float(np.mean(ks_values))
+    ci.lengths(met, out.lengths, {f: h.lengths(f, spec) for f in out.lengths}, cfg)
     met["fidelity.vocab_jaccard"] = m.jaccard(s.ngram_set(1), h.ngram_set(1))
     for n in (1, 2, 3):
         met[f"fidelity.ngram_overlap_{n}"] = m.coverage(h.ngram_set(n), s.ngram_set(n))
+    ci.ngram_overlap(met, s.tokens, h.tokens, cfg)
 
     rng = np.random.default_rng(cfg.random_seed)
     xs = real.space.transform(s.features)
     si = _sample(len(s), cfg.mmd_max_per_side, rng)
     hi = _sample(len(h), cfg.mmd_max_per_side, rng)
-    value = m.mmd(xs[si], real.x_holdout[hi], gamma=1.0)
-    if np.isfinite(value):
-        met["fidelity.tfidf_mmd"] = value
+    if len(si) and len(hi):
+        blocks = m.rbf_blocks(xs[si], real.x_holdout[hi], gamma=1.0)
+        value = m.mmd_from_blocks(*blocks)
+        if np.isfinite(value):
+            met["fidelity.tfidf_mmd"] = value
+            ci.mmd(met, "fidelity.tfidf_mmd", blocks, cfg)
 
     det = m.detectability(
         h.content_features,
@@ -236,6 +302,7 @@ def _fidelity(spec: DatasetSpec, cfg: ReportSpec, s: Corpus, real: RealSide, out
     out.detect = det
     if det.auc is not None:
         met["fidelity.detectability_auc"] = det.auc
+        ci.detectability(met, det, cfg)
         met["fidelity.detectability_records_per_side"] = float(det.n_per_side)
         if det.n_per_side < min(len(s), len(h)):
             out.notes.append(
@@ -264,15 +331,16 @@ def _utility(
         tstr = m.evaluate_classifier(s.features, s.labels, h.features, h.labels, spec.labels, **kw)
         out.tstr = tstr
         _classifier_metrics(met, "tstr", tstr)
+        ci.classifier(met, "tstr", tstr, cfg)
         out.notes.extend(f"{s.name} TSTR: {n}" for n in tstr.notes)
         trtr = real.trtr
         assert trtr is not None
-        _classifier_metrics(met, "trtr", trtr)
-        if trtr.macro_f1 > 0:
-            met["utility.tstr_trtr_f1_ratio"] = tstr.macro_f1 / trtr.macro_f1
+        met.update(real.trtr_intervals)
+        _equal_size_ratio(spec, cfg, s, real, out)
         counts = Counter(v for v in h.labels if v is not None)
         if counts:
             met["utility.majority_accuracy"] = max(counts.values()) / sum(counts.values())
+            ci.majority(met, h.labels, cfg)
         if with_augmented:
             aug = m.evaluate_classifier(
                 real.seeds.features + s.features,
@@ -284,24 +352,102 @@ def _utility(
             )
             out.augmented = aug
             _classifier_metrics(met, "augmented", aug)
+            ci.classifier(met, "augmented", aug, cfg)
     else:
         fields = answer_fields(spec)
         if not fields:
             out.notes.append("instruction dataset without an answer field: no answer statistics")
         for f in fields:
-            for key, value in m.length_summary(s.lengths(f, spec)).items():
+            summary = m.length_summary(s.lengths(f, spec))
+            for key, value in summary.items():
                 met[f"utility.answer_length_{key}.{f}"] = value
+            ci.summary(
+                met, {f"utility.answer_length_{k}.{f}": k for k in summary}, s.lengths(f, spec), cfg
+            )
             for key, value in m.length_summary(h.lengths(f, spec)).items():
                 met[f"utility.real_answer_length_{key}.{f}"] = value
-            empty = sum(1 for v in field_values(s.records, f) if not v.strip())
-            met[f"utility.empty_answer_share.{f}"] = empty / len(s) if len(s) else 0.0
+            empty = [not v.strip() for v in field_values(s.records, f)]
+            met[f"utility.empty_answer_share.{f}"] = sum(empty) / len(s) if len(s) else 0.0
+            ci.share(met, f"utility.empty_answer_share.{f}", empty, cfg)
     if judge:
         arr = np.asarray(judge, dtype=float)
         met["utility.judge_score_mean"] = float(arr.mean())
         met["utility.judge_score_median"] = float(np.median(arr))
         met["utility.judge_score_min"] = float(arr.min())
         met["utility.judge_scored_share"] = len(judge) / len(s) if len(s) else 0.0
+        ci.summary(
+            met,
+            {f"utility.judge_score_{k}": k for k in ("mean", "median", "min")},
+            judge,
+            cfg,
+            bounds=(cfg.judge_score_min, cfg.judge_score_max),
+        )
         out.judge_scores = list(map(float, judge))
+
+
+def _equal_size_ratio(
+    spec: DatasetSpec, cfg: ReportSpec, s: Corpus, real: RealSide, out: SetAnalysis
+) -> None:
+    """TSTR / TRTR macro-F1 with both models trained on the same number of labelled rows."""
+    met = out.metrics
+    tstr, trtr = out.tstr, real.trtr
+    assert tstr is not None and trtr is not None
+    size = min(tstr.n_train, trtr.n_train)
+    met["utility.tstr_train_size"] = float(tstr.n_train)
+    met["utility.trtr_train_size"] = float(trtr.n_train)
+    met["utility.equal_train_size"] = float(size)
+    if size == 0:
+        return
+    if tstr.n_train > size:
+        rows = _labelled_subsample(s.labels, size, cfg.random_seed)
+        tstr_eq = _fit_on(spec, cfg, s, rows, real.holdout)
+    else:
+        tstr_eq = tstr
+    trtr_eq = _trtr_at(spec, cfg, real, size)
+    out.tstr_equal, out.trtr_equal = tstr_eq, trtr_eq
+    met["utility.tstr_equal_size_macro_f1"] = tstr_eq.macro_f1
+    met["utility.trtr_equal_size_macro_f1"] = trtr_eq.macro_f1
+    ci.classifier(met, "tstr_equal_size", tstr_eq, cfg)  # macro-F1 only: the others unset
+    ci.classifier(met, "trtr_equal_size", trtr_eq, cfg)
+    if trtr_eq.macro_f1 > 0:
+        met["utility.tstr_trtr_f1_ratio"] = tstr_eq.macro_f1 / trtr_eq.macro_f1
+        ci.f1_ratio(met, "utility.tstr_trtr_f1_ratio", tstr_eq, trtr_eq, cfg)
+    if size < max(tstr.n_train, trtr.n_train):
+        side = "synthetic" if tstr.n_train > size else "seed"
+        out.notes.append(
+            f"{s.name}: TSTR/TRTR ratio compares models trained on {size} rows each "
+            f"(the {side} rows subsampled, stratified by label)"
+        )
+
+
+def _content(
+    spec: DatasetSpec, cfg: ReportSpec, s: Corpus, real: RealSide, out: SetAnalysis
+) -> None:
+    """Junk share by content: the spec's content filters re-run over the set's records (a
+    seeded random sample of `report.junk_sample_rows` when the set is larger)."""
+    frame = s.frame
+    if "record_id" not in frame.columns:
+        frame = frame.with_row_index("record_id").with_columns(pl.col("record_id").cast(pl.String))
+    if frame.height > cfg.junk_sample_rows:
+        frame = frame.sample(n=cfg.junk_sample_rows, seed=cfg.random_seed)
+        out.notes.append(
+            f"{s.name}: junk share estimated on a random sample of {cfg.junk_sample_rows} of "
+            f"{s.frame.height} records (report.junk_sample_rows)"
+        )
+    cols = [c for c in RECORD_COLUMNS if c in frame.columns]
+    est = estimate_junk_share(
+        spec, frame.select(cols), real.seeds.frame.select(cols), real.holdout.frame.select(cols)
+    )
+    out.junk = est
+    met = out.metrics
+    met["content.estimated_junk_share"] = est.share
+    # min/max: 1 - (Wilson high of the clean share) can land a rounding error above 0.
+    met["content.estimated_junk_share_low"] = min(est.low, est.share)
+    met["content.estimated_junk_share_high"] = max(est.high, est.share)
+    met["content.flagged"] = float(est.flagged)
+    met["content.rows_checked"] = float(est.rows)
+    for reason, count in est.by_reason.items():
+        met[f"content.flagged.{reason}"] = float(count)
 
 
 def _classifier_metrics(met: dict[str, float], prefix: str, r: m.ClassifierResult) -> None:
@@ -464,6 +610,7 @@ def analyze(
     if len(s) == 0:
         out.notes.append(f"{s.name}: the set is empty; its figures are not computed")
         return out
+    _content(spec, cfg, s, real, out)
     xs = _fidelity(spec, cfg, s, real, out)
     _utility(spec, cfg, s, real, out, with_augmented=with_augmented, judge=judge)
     _diversity(spec, cfg, s, real, out, attributes, reference_attributes)

@@ -4,11 +4,17 @@
 It writes `out_dir/report.html` (self-contained: inline CSS, plots as base64 PNG) and
 `out_dir/metrics.json`, and returns a `ReportResult`.
 
-Headline score (0-100) = weighted mean of four parts, each 0-100: fidelity 0.3, utility
-0.3, diversity 0.2, privacy 0.2 (`report.weights` in the spec); a part that cannot be
-computed (utility of an instruction dataset without judge scores) drops out and the other
-weights are re-normalised. How each part is computed: `synth_pipeline.report.score`.
-Metric definitions: `synth_pipeline.report.metrics`. Both are repeated in the HTML.
+Headline score (0-100) = (1 - junk share) x weighted mean of four parts, each 0-100:
+fidelity 0.3, utility 0.3, diversity 0.2, privacy 0.2 (`report.weights` in the spec); a
+part that cannot be computed (utility of an instruction dataset without judge scores) drops
+out and the other weights are re-normalised. The junk share is the largest of the content
+filters' re-run estimate, the junk they probably missed (their benchmark recall and
+precision applied to what they dropped) and the reviewers' rejection rate. How each part
+is computed: `synth_pipeline.report.score`. Metric definitions: `synth_pipeline.report.metrics`;
+intervals: `synth_pipeline.report.intervals`. All are repeated in the HTML.
+
+The report also shows the data: a seeded random sample of published records and, per
+curation drop reason, a few dropped candidates with the filter's score and detail.
 
 The holdout is test data: TSTR/TRTR/augmented models train on synthetic records or seeds
 and are only scored on the holdout, and the similarity space is fit without it. The one
@@ -24,9 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from synth_pipeline.curation.content import missed_junk_share
 from synth_pipeline.report import plots
 from synth_pipeline.report.analysis import (
     Corpus,
@@ -40,14 +48,22 @@ from synth_pipeline.report.analysis import (
     string_fields,
 )
 from synth_pipeline.report.metrics import label_distribution
+from synth_pipeline.report.review import review_block, review_metrics, review_payload
 from synth_pipeline.report.score import (
+    CONTENT,
+    JUNK_SHARE,
     PARTS,
     SCORE_METHOD,
     ThresholdResult,
+    content_part,
     evaluate_thresholds,
+    interval,
+    is_undecided,
     score_metrics,
     score_parts,
+    undecided_figures,
 )
+from synth_pipeline.report.text import parse_records
 from synth_pipeline.spec import DatasetSpec
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -58,10 +74,13 @@ JSON_NAME = "metrics.json"
 CURATION_KEYS = [
     "records",
     "score.headline",
+    "score.content",
     "score.fidelity",
     "score.utility",
     "score.diversity",
     "score.privacy",
+    "content.estimated_junk_share",
+    "content.junk_share",
     "fidelity.detectability_auc",
     "fidelity.label_js_distance",
     "fidelity.length_ks_mean",
@@ -69,6 +88,7 @@ CURATION_KEYS = [
     "fidelity.ngram_overlap_2",
     "utility.tstr_accuracy",
     "utility.tstr_macro_f1",
+    "utility.tstr_trtr_f1_ratio",
     "utility.judge_score_mean",
     "diversity.distinct_1",
     "diversity.distinct_2",
@@ -83,18 +103,45 @@ CURATION_KEYS = [
 # Figures tracked across versions.
 TREND_KEYS = {
     "score.headline": "headline",
+    "score.content": "content",
     "score.fidelity": "fidelity",
     "score.utility": "utility",
     "score.diversity": "diversity",
     "score.privacy": "privacy",
     "fidelity.detectability_auc": "detectability AUC",
     "utility.tstr_macro_f1": "TSTR macro-F1",
+    "content.junk_share": "junk share",
     "diversity.distinct_2": "distinct-2",
     "privacy.near_copy_share": "near-copy share",
     "records": "records",
 }
 
 METHOD = [
+    (
+        "Headline score",
+        "100 × (1 − junk share) × the weighted mean of the fidelity, utility, diversity and "
+        "privacy parts. The other parts measure the rows that are there, not whether they are "
+        "what was asked for; the junk factor means a version whose rows are 30% junk cannot "
+        "score above 70, and one reviewers mostly reject cannot score above 50.",
+    ),
+    (
+        "Junk share",
+        "The largest of three estimates: the spec's content filters (degenerate output, prompt "
+        "echoes, wrong voice, realism, label disagreement, ...) re-run over the published "
+        "records, with a Wilson 95% interval; the junk the filters probably let through, from "
+        "their recall and precision against reviewers on the junk benchmark applied to what "
+        "they dropped (curation.junk_estimate); and, once reviewers have given verdicts, "
+        "1 − the reviewed acceptance rate.",
+    ),
+    (
+        "Intervals",
+        "Every utility and fidelity figure carries a bootstrap 95% interval: the rows it was "
+        "evaluated on are resampled with replacement (report.bootstrap_resamples times, seeded "
+        "from report.random_seed; models are not refit), and the percentile interval is "
+        "recentred by the bootstrap bias estimate. A figure whose interval is wider than "
+        "report.max_decisive_interval_width is undecided: its score component uses the "
+        "interval's unfavourable end, and a threshold on it says so.",
+    ),
     (
         "Real reference",
         "The holdout: never shown to the generator, never a training set for "
@@ -133,7 +180,8 @@ METHOD = [
         "TSTR / TRTR / augmented",
         "The same TF-IDF + logistic regression trained on synthetic "
         "(TSTR), real seeds (TRTR) or both (augmented), tested on the holdout. Macro-F1 averages "
-        "over labels present in the holdout.",
+        "over labels present in the holdout. The TSTR/TRTR ratio compares models trained on the "
+        "same number of rows: the larger training side is subsampled, stratified by label.",
     ),
     (
         "Distinct-n",
@@ -227,10 +275,16 @@ def build_report(
     out_dir: Path,
     version: str,
     history: list[dict] | None = None,
+    review: dict[str, Any] | None = None,
+    audit: pl.DataFrame | None = None,
 ) -> ReportResult:
     """Compare synthetic records with the real holdout; write report.html and metrics.json.
 
     `history` holds earlier versions as `{"version": str, "metrics": {...}}`, oldest first.
+    `review` holds the human-review figures (`review.gate.report_review`) once verdicts exist;
+    their `review.*` metrics count in the junk share (`score.junk_share`) before scoring.
+    `audit` is the version's curation audit (record_id, filter, reason, score, detail, kept):
+    the report shows a few dropped candidates per reason.
     """
     cfg = spec.report
     out_dir = Path(out_dir)
@@ -271,8 +325,18 @@ def build_report(
     metrics["records.synthetic"] = float(len(syn))
     metrics["records.seeds"] = float(len(real.seeds))
     metrics["records.holdout"] = float(len(real.holdout))
+    if audit is not None:  # junk the content filters probably missed (curation.content)
+        missed = missed_junk_share(spec, audit, len(syn))
+        if missed is not None:
+            metrics["content.missed_junk_share"] = missed.share
+            metrics["content.missed_junk_share_low"] = missed.low
+            metrics["content.missed_junk_share_high"] = missed.high
+    metrics.update(review_metrics(review))  # before scoring: verdicts count in the junk share
     metrics.update(score_metrics(metrics, cfg))
     parts = score_parts(metrics, cfg)
+    content = content_part(metrics, cfg)
+    if content is None:
+        notes.append("no junk-share estimate: the headline is not multiplied by a content part")
 
     before: SetAnalysis | None = None
     cand_parts = None
@@ -288,7 +352,10 @@ def build_report(
         )
         notes.extend(before.notes)
         before.metrics.update(score_metrics(before.metrics, cfg))
-        cand_parts = score_parts(before.metrics, cfg)
+        cand_parts = {
+            **score_parts(before.metrics, cfg),
+            CONTENT: content_part(before.metrics, cfg),
+        }
         for key in CURATION_KEYS:
             if key in before.metrics:
                 metrics[f"curation.candidates.{key}"] = before.metrics[key]
@@ -312,16 +379,22 @@ def build_report(
     headline = metrics["score.headline"]
     thresholds = evaluate_thresholds(metrics, cfg, labelled=spec.is_labelled)
 
-    main_fig = plots.scorecard(headline, parts, cand_parts)
+    shown_parts = {**parts, CONTENT: content}
+    main_fig = plots.scorecard(headline, shown_parts, cand_parts)
     main_uri = plots.to_data_uri(main_fig)
     small_uri = plots.to_data_uri(main_fig, dpi=64)
+    undecided = undecided_figures(metrics, cfg)
+    undecided_decisive = undecided_figures(metrics, cfg, decisive_only=True)
 
     sections = [
-        _fidelity_section(spec, real, published, before, metrics),
-        _utility_section(spec, real, published, before, metrics),
+        _content_section(cfg, published, before, metrics),
+        _fidelity_section(spec, cfg, real, published, before, metrics),
+        _utility_section(spec, cfg, real, published, before, metrics),
         _diversity_section(spec, real, published, before, metrics),
         _privacy_section(cfg, real, published, before, metrics),
         _curation_section(metrics, before, cand_note, strategy_rows),
+        _sample_section(spec, cfg, synthetic),
+        _dropped_section(spec, cfg, candidates, audit),
         _trend_section(history, version, metrics),
     ]
 
@@ -337,6 +410,24 @@ def build_report(
         }
         for p in PARTS
     ]
+    score_rows.append(
+        {
+            "part": CONTENT,
+            "score": None if content is None else 100 * content,
+            "weight": None,
+            "effective_weight": None,
+            "method": SCORE_METHOD[CONTENT],
+        }
+    )
+    junk = {
+        "share": metrics.get(JUNK_SHARE),
+        "interval": interval(metrics, JUNK_SHARE),
+        "from_review": bool(metrics.get("content.junk_share_from_review")),
+        "estimated": metrics.get("content.estimated_junk_share"),
+        "review": metrics.get("review.acceptance_rate"),
+        "reviewed": metrics.get("review.reviewed"),
+        "before_content": metrics.get("score.before_content"),
+    }
 
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -351,9 +442,13 @@ def build_report(
         headline=headline,
         main_uri=main_uri,
         score_rows=score_rows,
+        junk=junk,
+        undecided=undecided_decisive,
+        undecided_others=len(undecided) - len(undecided_decisive),
         thresholds=thresholds,
         passed=all(t.passed for t in thresholds),
         sections=sections,
+        review_block=review_block(review),
         notes=notes,
         method=METHOD,
         cfg=cfg,
@@ -373,18 +468,23 @@ def build_report(
         "kind": spec.kind,
         "version": version,
         "headline_score": headline,
-        "score_parts": {p: (None if v is None else 100 * v) for p, v in parts.items()},
+        "score_parts": {p: (None if v is None else 100 * v) for p, v in shown_parts.items()},
         "weights": weights,
         "passed": all(t.passed for t in thresholds),
         "thresholds": [t.as_dict() for t in thresholds],
         "metrics": dict(sorted(metrics.items())),
         "notes": notes,
+        "undecided": undecided,
+        "junk_by_reason": published.junk.by_reason if published.junk is not None else {},
         "confusion": _confusions(published, real),
         "attributes": {k: dict(v) for k, v in published.attributes.items()},
+        "review": review_payload(review),
     }
     json_path.write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
 
-    markdown = _markdown(spec, version, headline, parts, thresholds, metrics, small_uri, html_path)
+    markdown = _markdown(
+        spec, version, headline, shown_parts, thresholds, metrics, small_uri, html_path
+    )
     return ReportResult(
         metrics=metrics,
         headline_score=headline,
@@ -408,7 +508,7 @@ def _confusions(published: SetAnalysis, real) -> dict[str, Any]:
     return out
 
 
-def _fidelity_section(spec, real, pub: SetAnalysis, before: SetAnalysis | None, metrics):
+def _fidelity_section(spec, cfg, real, pub: SetAnalysis, before: SetAnalysis | None, metrics):
     tables, figures = [], []
     rows = []
     keys: list[tuple[str, str, str | None]] = []
@@ -432,13 +532,20 @@ def _fidelity_section(spec, real, pub: SetAnalysis, before: SetAnalysis | None, 
         ("detectability ROC AUC", "fidelity.detectability_auc", None),
     ]
     for title, key, real_key in keys:
-        row = [title, key, pub.metrics.get(key)]
+        row = [title, key, _ci(pub.metrics, key, cfg)]
         if before is not None:
-            row.append(before.metrics.get(key))
+            row.append(_ci(before.metrics, key, cfg))
         row.append(metrics.get(real_key) if real_key else None)
         rows.append(row)
     cols = ["figure", "metric", "synthetic"] + (["candidates"] if before is not None else [])
-    tables.append(_table("Fidelity figures (reference: real holdout)", cols + ["real"], rows))
+    tables.append(
+        _table(
+            "Fidelity figures (reference: real holdout)",
+            cols + ["real"],
+            rows,
+            note=INTERVAL_NOTE,
+        )
+    )
 
     if spec.is_labelled:
         series = {
@@ -483,24 +590,76 @@ def _fidelity_section(spec, real, pub: SetAnalysis, before: SetAnalysis | None, 
     }
 
 
-def _utility_section(spec, real, pub: SetAnalysis, before: SetAnalysis | None, metrics):
+def _utility_section(spec, cfg, real, pub: SetAnalysis, before: SetAnalysis | None, metrics):
     tables, figures = [], []
     if spec.is_labelled:
         results = {"TRTR": real.trtr, "TSTR": pub.tstr, "augmented": pub.augmented}
+        prefixes = {"TRTR": "trtr", "TSTR": "tstr", "augmented": "augmented"}
         rows = []
         for name, r in results.items():
             if r is not None:
-                rows.append([name, r.n_train, r.n_test, r.accuracy, r.macro_f1])
+                pre = f"utility.{prefixes[name]}"
+                rows.append(
+                    [
+                        name,
+                        r.n_train,
+                        r.n_test,
+                        _ci(pub.metrics, f"{pre}_accuracy", cfg),
+                        _ci(pub.metrics, f"{pre}_macro_f1", cfg),
+                    ]
+                )
         if before is not None and before.tstr is not None:
             r = before.tstr
-            rows.append(["TSTR (candidates)", r.n_train, r.n_test, r.accuracy, r.macro_f1])
-        rows.append(["majority class", None, None, metrics.get("utility.majority_accuracy"), None])
+            rows.append(
+                [
+                    "TSTR (candidates)",
+                    r.n_train,
+                    r.n_test,
+                    _ci(before.metrics, "utility.tstr_accuracy", cfg),
+                    _ci(before.metrics, "utility.tstr_macro_f1", cfg),
+                ]
+            )
+        rows.append(
+            [
+                "majority class",
+                None,
+                None,
+                _ci(pub.metrics, "utility.majority_accuracy", cfg),
+                None,
+            ]
+        )
         tables.append(
             _table(
                 "Classifier trained on …, tested on the real holdout",
                 ["model", "train records", "test records", "accuracy", "macro-F1"],
                 rows,
-                note="TRTR: real seeds; TSTR: synthetic; augmented: seeds + synthetic.",
+                note="TRTR: real seeds; TSTR: synthetic; augmented: seeds + synthetic. "
+                + INTERVAL_NOTE,
+            )
+        )
+        eq_rows = []
+        for title, key in [
+            ("training rows per model", "utility.equal_train_size"),
+            ("TSTR macro-F1", "utility.tstr_equal_size_macro_f1"),
+            ("TRTR macro-F1", "utility.trtr_equal_size_macro_f1"),
+            ("TSTR / TRTR macro-F1 ratio", "utility.tstr_trtr_f1_ratio"),
+        ]:
+            row = [title, _ci(pub.metrics, key, cfg)]
+            if before is not None:
+                row.append(_ci(before.metrics, key, cfg))
+            eq_rows.append(row)
+        tables.append(
+            _table(
+                "TSTR vs TRTR at the same training size",
+                ["figure", "synthetic"] + (["candidates"] if before is not None else []),
+                eq_rows,
+                note=(
+                    f"Synthetic training rows: {_fmt(metrics.get('utility.tstr_train_size'))}; "
+                    f"seed training rows: {_fmt(metrics.get('utility.trtr_train_size'))}. The "
+                    "larger side is subsampled (stratified by label) so both models learn from "
+                    "as many rows; the ratio feeds the utility score and the "
+                    "min_tstr_trtr_ratio threshold."
+                ),
             )
         )
         present = {k for r in results.values() if r is not None for k in r.per_label_f1}
@@ -706,6 +865,183 @@ def _privacy_section(cfg, real, pub: SetAnalysis, before: SetAnalysis | None, me
     }
 
 
+INTERVAL_NOTE = (
+    "Brackets: bootstrap 95% interval; “undecided”: wider than report.max_decisive_interval_width."
+)
+
+
+def _ci(met: dict[str, float], key: str, cfg) -> str | float | None:
+    """A figure with its 95% interval, e.g. "0.942 [0.910, 0.968]", flagged when undecided."""
+    value = met.get(key)
+    if value is None or interval(met, key) is None:
+        return value
+    text = _fmt_interval(met, key)
+    return text + " undecided" if is_undecided(met, key, cfg) else text
+
+
+def _content_section(cfg, pub: SetAnalysis, before: SetAnalysis | None, metrics):
+    rows = []
+    for title, key in [
+        ("junk share used by the score and the gate", JUNK_SHARE),
+        ("content filters: estimated junk share", "content.estimated_junk_share"),
+        ("junk the filters probably missed (share of kept rows)", "content.missed_junk_share"),
+        ("content filters: rows flagged", "content.flagged"),
+        ("content filters: rows checked", "content.rows_checked"),
+        ("reviewers: acceptance rate", "review.acceptance_rate"),
+        ("reviewers: records reviewed", "review.reviewed"),
+        ("reviewers: acceptance 95% lower bound", "review.acceptance_lower_bound"),
+        ("content part (100 × (1 − junk share))", "score.content"),
+    ]:
+        in_before = before is not None and key in before.metrics
+        if key not in pub.metrics and key not in metrics and not in_before:
+            continue
+        row = [title, _ci(metrics, key, cfg)]
+        if before is not None:
+            row.append(_ci(before.metrics, key, cfg))
+        rows.append(row)
+    cols = ["figure", "published"] + (["candidates"] if before is not None else [])
+    tables = [
+        _table(
+            "Junk share",
+            cols,
+            rows,
+            note="Brackets: 95% interval of the share. The junk share is the largest of the "
+            "content filters' re-run estimate, the junk they probably missed and the "
+            "reviewers' rejection rate.",
+        )
+    ]
+    reasons = sorted(
+        set(pub.junk.by_reason if pub.junk else {})
+        | set(before.junk.by_reason if before is not None and before.junk else {})
+    )
+    if reasons:
+        reason_rows = []
+        for r in reasons:
+            row = [r, (pub.junk.by_reason.get(r, 0) if pub.junk else None)]
+            if before is not None:
+                row.append(before.junk.by_reason.get(r, 0) if before.junk else None)
+            reason_rows.append(row)
+        tables.append(_table("Rows flagged by reason", ["reason", *cols[1:]], reason_rows))
+    method = pub.junk.method if pub.junk is not None else "not computed"
+    return {
+        "id": "content",
+        "title": "Content quality",
+        "figures": [],
+        "tables": tables,
+        "intro": "Is each record what was asked for? Junk (echoed field descriptions, prompt "
+        "artifacts, text about the record, the wrong speaker, incoherent text) passes every "
+        f"distribution figure; it is counted here ({method}).",
+    }
+
+
+def _record_cells(spec, record: dict[str, Any], fallback: str | None) -> list[str]:
+    """One cell per spec field (the record's own value; the row's text when unparsed)."""
+    if not record:
+        text = fallback if fallback else "–"
+        return [text] + ["–"] * (len(spec.fields) - 1)
+    out = []
+    for f in spec.fields:
+        value = record.get(f.name)
+        out.append("–" if value is None else _long(str(value)))
+    return out
+
+
+def _sample_section(spec, cfg, synthetic: pl.DataFrame):
+    n = min(cfg.sample_rows, synthetic.height)
+    if n == 0:
+        return {
+            "id": "sample",
+            "title": "Published records",
+            "figures": [],
+            "tables": [],
+            "intro": "No published records to show.",
+        }
+    rng = np.random.default_rng(cfg.random_seed)
+    idx = np.sort(rng.choice(synthetic.height, size=n, replace=False))
+    frame = synthetic[idx.tolist()]
+    records = parse_records(frame)
+    texts = frame.get_column("text").to_list() if "text" in frame.columns else [None] * n
+    ids = frame.get_column("record_id").to_list() if "record_id" in frame.columns else [None] * n
+    rows = [
+        [i + 1, rid or "–", *_record_cells(spec, rec, text)]
+        for i, (rid, rec, text) in enumerate(zip(ids, records, texts, strict=True))
+    ]
+    table = _table(
+        f"{n} of {synthetic.height} published records (random sample, seed {cfg.random_seed})",
+        ["#", "record_id", *[f.name for f in spec.fields]],
+        rows,
+    )
+    table["text"] = True
+    return {
+        "id": "sample",
+        "title": "Published records",
+        "figures": [],
+        "tables": [table],
+        "intro": "Read them: the figures above describe these rows.",
+    }
+
+
+def _dropped_section(spec, cfg, candidates: pl.DataFrame | None, audit: pl.DataFrame | None):
+    base = {"id": "dropped", "title": "Dropped by curation", "figures": []}
+    if audit is None or audit.height == 0 or "reason" not in audit.columns:
+        return {**base, "tables": [], "intro": "No curation audit was given: nothing to show."}
+    dropped = audit.filter(~pl.col("kept").fill_null(False)) if "kept" in audit.columns else audit
+    if dropped.height == 0:
+        return {**base, "tables": [], "intro": "Curation dropped no rows."}
+    lookup: dict[str, dict[str, Any]] = {}
+    if candidates is not None and "record_id" in candidates.columns:
+        cols = [
+            c
+            for c in ("record_id", "text", "record", "error", "raw_response")
+            if c in candidates.columns
+        ]
+        for row in candidates.select(cols).unique("record_id", keep="first").iter_rows(named=True):
+            lookup[row["record_id"]] = row
+    counts = dropped.group_by("reason").len().sort(["len", "reason"], descending=[True, False])
+    rows = []
+    for reason, count in counts.iter_rows():
+        group = dropped.filter(pl.col("reason") == reason)
+        k = min(cfg.dropped_examples_per_reason, group.height)
+        if k == 0:
+            continue
+        group = group.sample(n=k, seed=cfg.random_seed).sort("record_id")
+        for r in group.iter_rows(named=True):
+            cand = lookup.get(r["record_id"], {})
+            record = parse_records(
+                pl.DataFrame({"record": [cand.get("record")]}, schema={"record": pl.String})
+            )[0]
+            if record:
+                shown = "\n".join(f"{key}: {_long(str(v))}" for key, v in record.items())
+            else:
+                raw = cand.get("text") or cand.get("raw_response") or cand.get("error")
+                shown = _long(str(raw)) if raw else "(no record)"
+            rows.append(
+                [
+                    f"{reason} ({count})",
+                    r.get("filter"),
+                    r.get("score"),
+                    r.get("detail") or "",
+                    shown,
+                ]
+            )
+    table = _table(
+        f"Up to {cfg.dropped_examples_per_reason} dropped candidates per reason "
+        f"({dropped.height} dropped in all)",
+        ["reason (rows)", "filter", "score", "detail", "record"],
+        rows,
+    )
+    table["text"] = True
+    return {
+        **base,
+        "tables": [table],
+        "intro": "What curation threw away, and why: check that each reason drops what it says.",
+    }
+
+
+def _long(text: str, n: int = 1200) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
 def _short(text: str, n: int = 160) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
@@ -824,21 +1160,25 @@ def _markdown(spec, version, headline, parts, thresholds, metrics, uri, html_pat
     lines = [
         f"**Validation report: {spec.name} {version}**",
         "",
-        f"Headline score **{headline:.1f} / 100** ({part_txt})",
+        f"Headline score **{headline:.1f} / 100** ({part_txt}; the headline is the weighted "
+        "mean of the other parts × the content part, 1 − junk share)",
         "",
     ]
     key = [
+        ("junk share (score and gate)", JUNK_SHARE),
         ("detectability AUC (0.5 = indistinguishable)", "fidelity.detectability_auc"),
         ("TSTR macro-F1", "utility.tstr_macro_f1"),
         ("TRTR macro-F1", "utility.trtr_macro_f1"),
+        ("TSTR / TRTR macro-F1 (same training size)", "utility.tstr_trtr_f1_ratio"),
         ("judge score mean", "utility.judge_score_mean"),
         ("distinct-2", "diversity.distinct_2"),
+        ("distinct-2 vs real", "diversity.distinct_2_vs_real"),
         ("near-copy share", "privacy.near_copy_share"),
         ("holdout contamination", "privacy.holdout_contamination_count"),
         ("synthetic records", "records.synthetic"),
     ]
-    lines += ["| figure | value |", "|---|---|"]
-    lines += [f"| {t} | {_fmt(metrics[k])} |" for t, k in key if k in metrics]
+    lines += ["| figure | value [95% interval] |", "|---|---|"]
+    lines += [f"| {t} | {_fmt_interval(metrics, k)} |" for t, k in key if k in metrics]
     if thresholds:
         lines += ["", "| threshold | observed | limit | result |", "|---|---|---|---|"]
         for t in thresholds:
@@ -848,6 +1188,12 @@ def _markdown(spec, version, headline, parts, thresholds, metrics, uri, html_pat
             )
     lines += ["", f"![quality score]({uri})", "", f"Full report: `{html_path}`"]
     return "\n".join(lines)
+
+
+def _fmt_interval(met: dict[str, float], key: str) -> str:
+    iv = interval(met, key)
+    value = _fmt(met.get(key))
+    return value if iv is None else f"{value} [{_fmt(iv[0])}, {_fmt(iv[1])}]"
 
 
 __all__ = ["ReportResult", "build_report"]

@@ -23,6 +23,9 @@ Definitions (the HTML report repeats them):
   from synthetic (1) on a balanced sample; pooled out-of-fold ROC AUC. The TF-IDF space
   is fit once on the sample (label-free); only the classifier is cross-validated.
 - `evaluate_classifier`: TF-IDF + logistic regression trained on one set, tested on another.
+- `bootstrap_intervals`: 95% intervals by resampling the evaluation rows (see its docstring);
+  the `*_rows` functions compute a figure for a batch of resamples at once (row-index arrays
+  of shape (b, n)), so a few hundred resamples cost a few vectorised passes.
 """
 
 from __future__ import annotations
@@ -30,13 +33,13 @@ from __future__ import annotations
 import warnings
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.spatial.distance import jensenshannon
-from scipy.stats import ks_2samp
+from scipy.stats import bootstrap, ks_2samp, rankdata
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, roc_auc_score, roc_curve
@@ -104,10 +107,10 @@ def ngram_overlap(synthetic: Iterable[str], real: Iterable[str], n: int) -> floa
     return coverage(ngram_set(real, n), ngram_set(synthetic, n))
 
 
-def mmd(x: sp.spmatrix | np.ndarray, y: sp.spmatrix | np.ndarray, gamma: float = 1.0) -> float:
-    """Biased MMD (square root of the V-statistic MMD^2) with an RBF kernel of `gamma`."""
-    if x.shape[0] == 0 or y.shape[0] == 0:
-        return float("nan")
+def rbf_blocks(
+    x: sp.spmatrix | np.ndarray, y: sp.spmatrix | np.ndarray, gamma: float = 1.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The RBF kernel matrices K(x, x), K(y, y) and K(x, y) (dense)."""
 
     def sq_norms(m: sp.spmatrix | np.ndarray) -> np.ndarray:
         if sp.issparse(m):
@@ -121,9 +124,19 @@ def mmd(x: sp.spmatrix | np.ndarray, y: sp.spmatrix | np.ndarray, gamma: float =
         return np.exp(-gamma * d2)
 
     nx, ny = sq_norms(x), sq_norms(y)
-    value = (
-        kernel(x, x, nx, nx).mean() + kernel(y, y, ny, ny).mean() - 2 * kernel(x, y, nx, ny).mean()
-    )
+    return kernel(x, x, nx, nx), kernel(y, y, ny, ny), kernel(x, y, nx, ny)
+
+
+def mmd(x: sp.spmatrix | np.ndarray, y: sp.spmatrix | np.ndarray, gamma: float = 1.0) -> float:
+    """Biased MMD (square root of the V-statistic MMD^2) with an RBF kernel of `gamma`."""
+    if x.shape[0] == 0 or y.shape[0] == 0:
+        return float("nan")
+    kxx, kyy, kxy = rbf_blocks(x, y, gamma)
+    return mmd_from_blocks(kxx, kyy, kxy)
+
+
+def mmd_from_blocks(kxx: np.ndarray, kyy: np.ndarray, kxy: np.ndarray) -> float:
+    value = kxx.mean() + kyy.mean() - 2 * kxy.mean()
     return float(np.sqrt(max(value, 0.0)))
 
 
@@ -150,6 +163,9 @@ class Detectability:
     tpr: list[float] = field(default_factory=list)
     fold_aucs: list[float] = field(default_factory=list)
     note: str | None = None
+    # Out-of-fold scores ("synthetic" probability) of the real and synthetic records.
+    real_scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    synthetic_scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 def _logistic(seed: int, *, binary: bool) -> LogisticRegression:
@@ -214,6 +230,8 @@ def detectability(
         fpr=fpr.tolist(),
         tpr=tpr.tolist(),
         fold_aucs=fold_aucs,
+        real_scores=scores[:n],
+        synthetic_scores=scores[n:],
     )
 
 
@@ -230,6 +248,9 @@ class ClassifierResult:
     n_train: int
     n_test: int
     notes: list[str] = field(default_factory=list)
+    # The labelled test rows in order, and what the model predicted for each (bootstrap input).
+    y_true: list[str] = field(default_factory=list)
+    y_pred: list[str] = field(default_factory=list)
 
 
 def evaluate_classifier(
@@ -288,6 +309,8 @@ def evaluate_classifier(
         n_train=len(train),
         n_test=len(test),
         notes=notes,
+        y_true=list(y_true),
+        y_pred=[str(v) for v in y_pred],
     )
 
 
@@ -336,3 +359,152 @@ def length_summary(lengths: Sequence[float]) -> dict[str, float]:
         "min": float(arr.min()),
         "max": float(arr.max()),
     }
+
+
+# --- bootstrap intervals ------------------------------------------------------------
+
+
+def bootstrap_intervals(
+    statistic: Callable[..., np.ndarray],
+    sizes: Sequence[int],
+    observed: Sequence[float],
+    *,
+    resamples: int,
+    seed: int,
+    confidence: float = 0.95,
+    bounds: tuple[float, float] | None | Sequence[tuple[float, float] | None] = (0.0, 1.0),
+    batch: int = 100,
+) -> list[tuple[float, float] | None]:
+    """Bootstrap intervals of one or more figures computed from independent samples of rows.
+
+    `statistic(*idx)` gets one int array of shape (b, n_k) per sample: b resamples of that
+    sample's row indices, drawn with replacement (scipy's `bootstrap` draws them, b at a
+    time); it returns the figures of every resample, shape (m, b) for m figures (or (b,)).
+    `observed` holds the m figures on the rows as they are.
+
+    The interval is the percentile interval of the resampled figures, moved by the
+    bootstrap estimate of the bias (mean of the resamples - observed): a resample repeats
+    some rows and misses others, which shifts set-based figures (n-gram coverage, MMD, KS)
+    while leaving their spread usable. It is clipped to `bounds` (one range for all figures
+    or one per figure) and always contains the observed figure. None for a figure that is
+    not finite, a sample with fewer than two rows, or resamples that mostly give no finite
+    value.
+    """
+    observed_arr = np.atleast_1d(np.asarray(observed, dtype=float))
+    none: list[tuple[float, float] | None] = [None] * len(observed_arr)
+    if bounds is None or not isinstance(bounds[0], tuple | type(None)):
+        bounds = [bounds] * len(observed_arr)  # type: ignore[list-item]
+    if resamples < 2 or not sizes or any(n < 2 for n in sizes):
+        return none
+
+    def stat(*idx: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.asarray(statistic(*idx), dtype=float)
+
+    res = bootstrap(
+        tuple(np.arange(n) for n in sizes),
+        stat,
+        n_resamples=resamples,
+        batch=batch,
+        vectorized=True,
+        paired=False,
+        method="percentile",
+        confidence_level=confidence,
+        rng=np.random.default_rng(seed),
+    )
+    dist = np.atleast_2d(res.bootstrap_distribution)
+    alpha = (1 - confidence) / 2
+    out = []
+    for value, row, limits in zip(observed_arr, dist, bounds, strict=True):
+        row = row[np.isfinite(row)]
+        if not np.isfinite(value) or row.size < max(2, resamples // 2):
+            out.append(None)
+            continue
+        low, high = np.quantile(row, [alpha, 1 - alpha]) - (row.mean() - value)
+        if limits is not None:
+            low, high = np.clip([low, high], *limits)
+        out.append((float(min(low, value)), float(max(high, value))))
+    return out
+
+
+def row_counts(codes: np.ndarray, k: int) -> np.ndarray:
+    """Counts of each code 0..k-1 per row of a (b, n) code array."""
+    b = codes.shape[0]
+    flat = (codes + (np.arange(b) * k)[:, None]).ravel()
+    return np.bincount(flat, minlength=b * k).reshape(b, k)
+
+
+def codes_of(values: Sequence[str | None], labels: Sequence[str]) -> np.ndarray:
+    """Index of each value in `labels`; len(labels) for anything else (None included)."""
+    index = {lbl: i for i, lbl in enumerate(labels)}
+    return np.array([index.get(v, len(labels)) for v in values], dtype=np.int64)
+
+
+def classification_rows(
+    t: np.ndarray, p: np.ndarray, n_labels: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Accuracy (b,), macro-F1 (b,) and per-label F1 (b, n_labels) of b resampled test sets.
+
+    `t`, `p`: true and predicted label codes (b, n), 0..n_labels-1 for the evaluated labels
+    and n_labels for any other prediction. Macro-F1 averages over the labels present in each
+    resample's true labels, as `evaluate_classifier` does over the test set.
+    """
+    k = n_labels + 1
+    b = t.shape[0]
+    flat = (t * k + p + (np.arange(b) * k * k)[:, None]).ravel()
+    cm = np.bincount(flat, minlength=b * k * k).reshape(b, k, k).astype(float)
+    tp = np.einsum("bii->bi", cm)[:, :n_labels]
+    support = cm.sum(axis=2)[:, :n_labels]
+    predicted = cm.sum(axis=1)[:, :n_labels]
+    denom = support + predicted
+    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    present = support > 0
+    n_present = present.sum(axis=1)
+    macro = np.divide((f1 * present).sum(axis=1), n_present, out=np.zeros(b), where=n_present > 0)
+    accuracy = np.einsum("bii->b", cm) / t.shape[1]
+    return accuracy, macro, f1
+
+
+def auc_rows(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    """ROC AUC per row of positive (b, n1) and negative (b, n0) scores (ties count half)."""
+    n1, n0 = pos.shape[1], neg.shape[1]
+    ranks = rankdata(np.concatenate([pos, neg], axis=1), axis=1)
+    return (ranks[:, :n1].sum(axis=1) - n1 * (n1 + 1) / 2) / (n1 * n0)
+
+
+def ks_rows(a: np.ndarray, b: np.ndarray, n_values: int) -> np.ndarray:
+    """KS statistic per row of two resampled samples given as codes of sorted values.
+
+    `a` (r, n) and `b` (r, m) hold indices into the sorted distinct values of both samples,
+    so the ECDFs are cumulative counts and the statistic their largest gap.
+    """
+    fa = np.cumsum(row_counts(a, n_values), axis=1) / a.shape[1]
+    fb = np.cumsum(row_counts(b, n_values), axis=1) / b.shape[1]
+    return np.abs(fa - fb).max(axis=1)
+
+
+def js_rows(p_counts: np.ndarray, q_counts: np.ndarray) -> np.ndarray:
+    """Jensen-Shannon distance (base 2) per row of two count arrays (b, k)."""
+    return jensenshannon(p_counts, q_counts, axis=1, base=2)
+
+
+def mmd_rows(
+    kxx: np.ndarray, kyy: np.ndarray, kxy: np.ndarray, ix: np.ndarray, iy: np.ndarray
+) -> np.ndarray:
+    """Biased MMD per resample: the kernel means weighted by how often each row was drawn."""
+    wx = row_counts(ix, kxx.shape[0]) / ix.shape[1]
+    wy = row_counts(iy, kyy.shape[0]) / iy.shape[1]
+    value = (
+        np.einsum("bi,bi->b", wx @ kxx, wx)
+        + np.einsum("bj,bj->b", wy @ kyy, wy)
+        - 2 * np.einsum("bi,bi->b", wx @ kxy, wy)
+    )
+    return np.sqrt(np.maximum(value, 0.0))
+
+
+def presence_rows(incidence: sp.csr_matrix, idx: np.ndarray) -> np.ndarray:
+    """Which columns (n-grams) occur in each resample: (b, columns) booleans.
+
+    `incidence` is a (rows, columns) 0/1 matrix of one corpus; `idx` (b, n) its resampled rows.
+    """
+    weights = row_counts(idx, incidence.shape[0]).astype(np.float32)
+    return np.asarray((incidence.T @ weights.T).T) > 0

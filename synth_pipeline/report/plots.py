@@ -21,6 +21,7 @@ PART_COLORS = {
     "utility": "#55A868",
     "diversity": "#8172B3",
     "privacy": "#C44E52",
+    "content": "#937860",
 }
 
 
@@ -41,14 +42,22 @@ def scorecard(
     parts: dict[str, float | None],
     candidate_parts: dict[str, float | None] | None = None,
 ) -> Figure:
-    """Headline and the four parts (0-100); candidates' parts as grey ticks when given."""
-    names = ["headline", *parts]
+    """Headline and the parts (0-100); candidates' parts as dotted ticks when given.
+
+    A "content" part (100 x (1 - junk share)) multiplies the others' weighted mean: its bar
+    is labelled "content (×)" and drawn hatched.
+    """
+    names = ["headline", *(f"{p} (×)" if p == "content" else p for p in parts)]
     values = [headline] + [100 * v if v is not None else np.nan for v in parts.values()]
-    fig = _figure(6.4, 2.6)
+    fig = _figure(6.4, 0.45 * len(names) + 0.5)
     ax = fig.add_subplot()
     y = np.arange(len(names))[::-1]
     colors = ["#333333"] + [PART_COLORS.get(p, SYNTHETIC) for p in parts]
-    ax.barh(y, np.nan_to_num(values), color=colors, height=0.6)
+    bars = ax.barh(y, np.nan_to_num(values), color=colors, height=0.6)
+    for bar, p in zip(bars[1:], parts, strict=True):
+        if p == "content":
+            bar.set_hatch("//")
+            bar.set_edgecolor("white")
     for yi, v in zip(y, values, strict=True):
         ax.text(
             np.nan_to_num(v) + 1.5,
