@@ -308,7 +308,7 @@ class JunkEstimateSpec(_Strict):
 
     recall: float = Field(default=0.81, gt=0, le=1, description="Share of junk rows dropped.")
     recall_low: float = Field(default=0.79, gt=0, le=1, description="95% interval, low end.")
-    recall_high: float = Field(default=0.83, gt=0, le=1, description="95% interval, high end.")
+    recall_high: float = Field(default=0.84, gt=0, le=1, description="95% interval, high end.")
     precision: float = Field(
         default=0.91, gt=0, le=1, description="Share of dropped rows that were junk."
     )

@@ -38,8 +38,10 @@ VOICE_PATTERNS: dict[str, str] = {
     r"|\bfeel free to\b|\bi hope this helps\b|\bis there anything else\b",
     "assistant_apology": r"\b(?:sorry|apologi[sz]e) for (?:any|the) (?:inconvenience|confusion"
     r"|misunderstanding|trouble|delay)\b|\bwe apologi[sz]e\b|\bi apologi[sz]e\b",
+    # Only verbs of serving someone: a customer is "unable to cancel" or "not able to access"
+    # an account, an assistant is "unable to assist".
     "assistant_refusal": r"\b(?:i'm|i am|we're|we are) (?:unable|not able) to (?:assist|help"
-    r"|provide|fulfill|track|process|access|cancel|deliver)\b"
+    r"|fulfill)\b"
     r"|\bi (?:can't|cannot|can not) (?:help|assist)\b|\bunable to assist\b",
     "assistant_identity": r"\b(?:i'm|i am) (?:an? |the )?(?:ai|chatbot|bot|assistant|language"
     r" model|virtual)\b|\bas an ai\b",
