@@ -2,6 +2,9 @@
 -- The per-version summary `synth versions` shows: row counts per stage, candidates that
 -- failed, rows curation dropped, gates passed and failed (a check fails when any of its
 -- evaluations failed) and whether the version is, or ever was, the published one.
+-- The regression check (`report_regression`) holds a version rather than failing it, and
+-- only its latest evaluation counts: it is counted as passed or reported as held
+-- (`regression_held`, with the figures that hold it), never as a failed gate.
 WITH
 all_versions AS (
     SELECT dataset, version FROM {{ ref('versions') }}
@@ -26,10 +29,31 @@ dataset_n AS (SELECT dataset, version, count(*) AS n FROM {{ ref('dataset') }} G
 metric_n AS (
     SELECT dataset, version, count(*) AS n FROM {{ ref('report_metrics') }} GROUP BY ALL
 ),
+regression_latest AS (
+    SELECT dataset, version, max(checked_at) AS checked_at
+    FROM {{ ref('check_results') }}
+    WHERE check_name = 'report_regression'
+    GROUP BY ALL
+),
+regression AS (
+    SELECT
+        c.dataset,
+        c.version,
+        bool_and(c.passed) AS passed,
+        string_agg(c.expectation, ', ' ORDER BY c.expectation) FILTER (WHERE NOT c.passed)
+            AS regressed_figures
+    FROM {{ ref('check_results') }} AS c
+    INNER JOIN regression_latest AS l USING (dataset, version, checked_at)
+    WHERE c.check_name = 'report_regression'
+    GROUP BY ALL
+),
 checks AS (
     SELECT dataset, version, check_name, bool_and(passed) AS passed
     FROM {{ ref('check_results') }}
+    WHERE check_name <> 'report_regression'
     GROUP BY ALL
+    UNION ALL
+    SELECT dataset, version, 'report_regression', true FROM regression WHERE passed
 ),
 gates AS (
     SELECT
@@ -62,6 +86,8 @@ SELECT
     coalesce(g.gates_passed, 0) AS gates_passed,
     coalesce(g.gates_failed, 0) AS gates_failed,
     g.failed_checks,
+    coalesce(NOT r.passed, false) AS regression_held,
+    r.regressed_figures,
     p.version IS NOT NULL AS is_published,
     hist.version IS NOT NULL AS ever_published
 FROM all_versions AS v
@@ -74,5 +100,6 @@ LEFT JOIN dropped_n AS dr USING (dataset, version)
 LEFT JOIN dataset_n AS d USING (dataset, version)
 LEFT JOIN metric_n AS m USING (dataset, version)
 LEFT JOIN gates AS g USING (dataset, version)
+LEFT JOIN regression AS r USING (dataset, version)
 LEFT JOIN {{ ref('published') }} AS p USING (dataset, version)
 LEFT JOIN history AS hist USING (dataset, version)

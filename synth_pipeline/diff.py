@@ -35,6 +35,9 @@ class VersionDiff:
     labels: list[dict[str, Any]]  # label, v1, v2, delta, share_v1, share_v2, share_delta
     metrics: list[dict[str, Any]]  # metric, v1, v2, delta (v2 - v1; None if one side lacks it)
     notes: list[str] = field(default_factory=list)
+    # The regression gate's figures side by side (`synth_pipeline.regression`): the gate's own
+    # comparison when one version was compared with the other, else the same rule applied now.
+    regression: dict[str, Any] | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -75,6 +78,7 @@ class VersionDiff:
             "removed": recs(self.removed),
             "kept": recs(self.kept),
             "notes": self.notes,
+            "regression": self.regression,
         }
 
 
@@ -181,7 +185,36 @@ def diff_versions(wh: Warehouse, dataset: str, v1: str, v2: str) -> VersionDiff:
         labels=_label_changes(a, b),
         metrics=_metric_deltas(wh, dataset, v1, v2),
         notes=notes,
+        regression=_regression(wh, dataset, v1, v2),
     )
+
+
+def _regression(wh: Warehouse, dataset: str, v1: str, v2: str) -> dict[str, Any] | None:
+    """How the regression gate sees v2 against v1: its stored comparison when it compared
+    the two (either way round), else the rule applied now with the spec's tolerances."""
+    from synth_pipeline.regression.compare import compare
+    from synth_pipeline.regression.gate import report_metrics, stored_comparison
+
+    for version, other in ((v2, v1), (v1, v2)):
+        c = stored_comparison(wh, dataset, version)
+        if c is not None and c.baseline == other:
+            return {"source": "the regression check", **c.as_dict()}
+    m1, m2 = report_metrics(wh, dataset, v1), report_metrics(wh, dataset, v2)
+    if not m1 or not m2:
+        return None
+    c = compare(_regression_config(dataset), dataset, v2, m2, v1, m1)
+    return {"source": f"the regression rule, {v1} taken as the published side", **c.as_dict()}
+
+
+def _regression_config(dataset: str) -> Any:
+    from synth_pipeline.paths import data_dir
+    from synth_pipeline.regression.config import RegressionSpec
+    from synth_pipeline.spec import SpecError, load_spec
+
+    try:
+        return load_spec(data_dir() / dataset).regression
+    except (SpecError, OSError):
+        return RegressionSpec()  # the documented defaults
 
 
 def _fmt(v: Any) -> str:
@@ -228,6 +261,13 @@ def render_diff(d: VersionDiff, sample: int = 5) -> Any:
             v2 = "-" if r["v2"] is None else f"{r['v2']:.4g}"
             t.add_row(r["metric"], v1, v2, _fmt(r["delta"]))
         parts.append(t)
+    if d.regression:
+        r = d.regression
+        parts.append(
+            f"[bold]regression gate[/], {r['version']} against {r['baseline']} "
+            f"({r['source']}): {r['description']}"
+        )
+        parts.append(_regression_table(r))
     for title, frame, style in (("added", d.added, "green"), ("removed", d.removed, "red")):
         if frame.height:
             t = Table(title=f"{title} (first {min(sample, frame.height)} of {frame.height})")
@@ -238,6 +278,33 @@ def render_diff(d: VersionDiff, sample: int = 5) -> Any:
                 t.add_row(r["record_id"], str(r["label"] or ""), text[:100])
             parts.append(t)
     return Group(*parts)
+
+
+def _regression_table(reg: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    t = Table(title=f"{reg['version']} against {reg['baseline']}: {reg['state']}")
+    for col in ("figure", str(reg["baseline"]), str(reg["version"]), "tolerance", "verdict"):
+        t.add_column(col, justify="left" if col in ("figure", "verdict") else "right")
+    for f in reg["figures"]:
+        verdict = f"[bold red]{f['verdict']}[/]" if f["regressed"] else f["verdict"]
+        t.add_row(
+            f"{f['label']} ({f['metric']})",
+            _value(f["published"], f["published_interval"]),
+            _value(f["candidate"], f["candidate_interval"]),
+            f"{f['tolerance']:.0%} relative" if f["relative"] else f"{f['tolerance']:g}",
+            verdict,
+        )
+    if not reg["figures"]:
+        t.add_row(reg["description"], "", "", "", "")
+    return t
+
+
+def _value(v: float | None, interval: list[float] | None) -> str:
+    if v is None:
+        return "-"
+    text = f"{v:.4g}"
+    return text + (f" [{interval[0]:.4g}, {interval[1]:.4g}]" if interval else "")
 
 
 __all__ = ["DiffError", "VersionDiff", "diff_versions", "render_diff"]

@@ -7,6 +7,10 @@ The Hugging Face folder is the Hub's plain-data layout, written without the `dat
 library: `data/train-00000-of-00001.parquet` plus a `README.md` dataset card whose YAML
 front matter declares `configs` (so `load_dataset(folder)` finds the split) and
 `dataset_info` (features and split sizes), and whose body holds the provenance.
+
+Where an export may be written, and how (no overwriting without `overwrite`, no links, never
+the warehouse, the Dagster instance or a dataset folder, temporary name then rename, the
+user's umask), is `synth_pipeline.export_paths`.
 """
 
 from __future__ import annotations
@@ -14,9 +18,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 import polars as pl
 import yaml
 
+from synth_pipeline.export_paths import ExportError, ExportPathError, write_file, write_folder
 from synth_pipeline.gates import publish_refusal
 from synth_pipeline.lineage import check_summary, session, version_checks, version_info
 from synth_pipeline.paths import PROJECT_ROOT
@@ -42,10 +44,6 @@ _POLARS_TYPES: dict[str, pl.DataType] = {
 }
 _HF_DTYPES = {"string": "string", "integer": "int64", "number": "float64", "boolean": "bool"}
 _SUFFIXES = {"openai-chat": ".chat.jsonl", "jsonl": ".jsonl", "parquet": ".parquet", "hf": ""}
-
-
-class ExportError(RuntimeError):
-    pass
 
 
 class ExportRefused(ExportError):
@@ -143,36 +141,21 @@ def chat_example(spec: DatasetSpec, record: dict[str, Any]) -> dict[str, Any]:
 # --- writing ------------------------------------------------------------------------------
 
 
-@contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    """Write to a temporary file beside `path`, then move it in place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+def _lines_writer(objects: list[dict[str, Any]]):
+    def write(tmp: Path) -> None:
+        with tmp.open("w", encoding="utf-8") as fh:
+            for obj in objects:
+                fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
 
-
-def _write_lines(path: Path, objects: list[dict[str, Any]]) -> None:
-    with _atomic(path) as tmp, tmp.open("w", encoding="utf-8") as fh:
-        for obj in objects:
-            fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
-
-
-def _write_parquet(path: Path, frame: pl.DataFrame) -> None:
-    with _atomic(path) as tmp:
-        frame.write_parquet(tmp)
+    return write
 
 
 def _target(out: Path, spec: DatasetSpec, version: str, fmt: str) -> Path:
-    """A file path as given, or `<dir>/<dataset>-<version><suffix>` for an existing folder."""
+    """A file path as given, or `<dir>/<dataset>-<version><suffix>` for an existing folder
+    (a real one: a link is refused later, never followed)."""
     if fmt == "hf":
         return out
-    if out.is_dir():
+    if out.is_dir() and not out.is_symlink():
         return out / f"{spec.name}-{version}{_SUFFIXES[fmt]}"
     return out
 
@@ -184,17 +167,19 @@ def export_version(
     fmt: str,
     out: Path | str,
     force: bool = False,
+    overwrite: bool = False,
 ) -> ExportResult:
     """Write one version in `fmt` to `out` (a file; a folder for `hf`).
 
     Raises ExportRefused, naming the failed checks, unless the version passed every gate or
-    `force` is set. `version` None or "latest" is the published version.
+    `force` is set. `version` None or "latest" is the published version. An existing target
+    is refused unless `overwrite`; the other rules are `export_paths`' (ExportPathError).
     """
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
     dataset = spec.name
     version = resolve_version(wh, dataset, version)
-    refusal = publish_refusal(wh, dataset, version)
+    refusal = publish_refusal(wh, dataset, version, spec)
     if refusal and not force:
         raise ExportRefused(
             f"refusing to export: {refusal} (--force / force=True exports it anyway)"
@@ -204,19 +189,27 @@ def export_version(
         raise ExportError(f"version {version} of {dataset} has no dataset records to export")
     path = _target(Path(out), spec, version, fmt)
     files: list[Path]
-    if fmt == "openai-chat":
-        _write_lines(path, [chat_example(spec, r) for r in frame.iter_rows(named=True)])
-        files = [path]
-    elif fmt == "jsonl":
-        _write_lines(path, frame.to_dicts())
-        files = [path]
-    elif fmt == "parquet":
-        _write_parquet(path, frame)
-        files = [path]
-    else:
+    if fmt == "hf":
         files = _write_hf(
-            wh, spec, version, frame, path, forced=bool(force and refusal), refusal=refusal
+            wh,
+            spec,
+            version,
+            frame,
+            path,
+            forced=bool(force and refusal),
+            refusal=refusal,
+            overwrite=overwrite,
         )
+        path = files[-1].parent  # the card sits at the top of the folder
+    else:
+        if fmt == "openai-chat":
+            write = _lines_writer([chat_example(spec, r) for r in frame.iter_rows(named=True)])
+        elif fmt == "jsonl":
+            write = _lines_writer(frame.to_dicts())
+        else:
+            write = frame.write_parquet
+        path = write_file(path, write, overwrite=overwrite, warehouse=wh.path)
+        files = [path]
     return ExportResult(
         dataset=dataset,
         version=version,
@@ -236,6 +229,7 @@ def export_all(
     out_dir: Path | str,
     force: bool = False,
     formats: tuple[str, ...] = FORMATS,
+    overwrite: bool = False,
 ) -> list[ExportResult]:
     """Every format into one folder: `<dataset>-<version>.chat.jsonl|.jsonl|.parquet`, `hf/`."""
     out_dir = Path(out_dir)
@@ -243,7 +237,9 @@ def export_all(
     results = []
     for fmt in formats:
         name = "hf" if fmt == "hf" else f"{spec.name}-{version}{_SUFFIXES[fmt]}"
-        results.append(export_version(wh, spec, version, fmt, out_dir / name, force=force))
+        results.append(
+            export_version(wh, spec, version, fmt, out_dir / name, force=force, overwrite=overwrite)
+        )
     return results
 
 
@@ -258,7 +254,9 @@ def export_published(
             "are exported automatically (use `synth export --version` to export it by hand)"
         )
     out = Path(root) if root is not None else default_exports_dir()
-    return export_all(wh, spec, version, out / spec.name / version)
+    # The folder is this version's own: a re-run (or the completion of an interrupted one)
+    # replaces its files; the other rules (links, protected paths) still hold.
+    return export_all(wh, spec, version, out / spec.name / version, overwrite=True)
 
 
 # --- the Hugging Face folder ------------------------------------------------------------
@@ -496,22 +494,28 @@ def _write_hf(
     folder: Path,
     forced: bool,
     refusal: str | None,
+    overwrite: bool = False,
 ) -> list[Path]:
-    if folder.exists() and not folder.is_dir():
-        raise ExportError(f"{folder} exists and is not a folder")
-    data = folder / HF_DATA_FILE
-    _write_parquet(data, frame)
-    # A re-export replaces the split; stale shards of another layout would be loaded too.
-    for stale in data.parent.glob("train-*"):
-        if stale != data:
-            stale.unlink()
-    card = folder / "README.md"
-    text = render_card(
-        spec, frame, data.stat().st_size, provenance(wh, spec, version), forced, refusal
-    )
-    with _atomic(card) as tmp:
+    """The data file, then the card that states its size. Other `train-*` shards in an
+    existing folder would be loaded with the split: the export refuses (never deletes) them."""
+    prov = provenance(wh, spec, version)
+    written: dict[str, int] = {}
+
+    def write_data(tmp: Path) -> None:
+        frame.write_parquet(tmp)
+        written["bytes"] = tmp.stat().st_size
+
+    def write_card(tmp: Path) -> None:
+        text = render_card(spec, frame, written["bytes"], prov, forced, refusal)
         tmp.write_text(text, encoding="utf-8")
-    return [data, card]
+
+    return write_folder(
+        folder,
+        [(HF_DATA_FILE, write_data), ("README.md", write_card)],
+        overwrite=overwrite,
+        warehouse=wh.path,
+        keep_out=str(Path(HF_DATA_FILE).parent / "train-*"),
+    )
 
 
 def read_card_metadata(card: Path) -> dict[str, Any]:
@@ -527,6 +531,7 @@ __all__ = [
     "FORMATS",
     "HF_DATA_FILE",
     "ExportError",
+    "ExportPathError",
     "ExportRefused",
     "ExportResult",
     "chat_example",

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from synth_pipeline.gates import publish_refusal
+from synth_pipeline.gates import REGRESSION, publish_refusal
 from synth_pipeline.warehouse import Warehouse
 
 
@@ -132,6 +132,8 @@ class VersionLineage:
     modified_by_reason: dict[str, int]  # kept rows a filter changed (e.g. PII redaction)
     checks: list[dict[str, Any]]
     publication: dict[str, Any]
+    # The regression gate: its latest comparison and who accepted a regression, and when.
+    regression: dict[str, Any] | None = None
 
     def stage(self, name: str) -> StageCount:
         return next(s for s in self.stages if s.stage == name)
@@ -230,8 +232,12 @@ def version_checks(source: Warehouse | Session, dataset: str, version: str) -> l
 
 
 def check_summary(checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per check: passed only if no evaluation of it ever failed (the gate's rule)."""
+    """One row per check: passed only if no evaluation of it ever failed (the gate's rule).
+
+    The regression check holds rather than fails, and only its latest evaluation counts
+    (`gates.REGRESSION`): its row describes that one, `held` when it holds the version."""
     out: dict[str, dict[str, Any]] = {}
+    latest: dict[str, Any] = {}
     for c in checks:
         s = out.setdefault(
             c["check_name"],
@@ -243,11 +249,16 @@ def check_summary(checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "failed": [],
             },
         )
+        if c["check_name"] == REGRESSION and latest.get(REGRESSION) != c.get("checked_at"):
+            latest[REGRESSION] = c.get("checked_at")  # a newer evaluation: start over
+            s.update(passed=True, expectations=0, failed=[])
         s["expectations"] += 1
         if not c["passed"]:
             s["passed"] = False
             if c["expectation"] not in s["failed"]:
                 s["failed"].append(c["expectation"])
+        if c["check_name"] == REGRESSION:
+            s["held"] = not s["passed"]
     return list(out.values())
 
 
@@ -432,7 +443,36 @@ def version_lineage(wh: Warehouse, dataset: str, version: str) -> VersionLineage
     if lineage is None:
         raise LineageError(f"no version {version!r} of {dataset!r} in {wh.path}")
     lineage.publication["refusal"] = publish_refusal(wh, dataset, version)
+    lineage.regression = regression_summary(wh, dataset, version)
     return lineage
+
+
+def regression_summary(wh: Warehouse, dataset: str, version: str) -> dict[str, Any] | None:
+    """The regression gate's latest comparison and the latest acceptance, or None."""
+    from synth_pipeline.regression.gate import latest_acceptance, stored_comparison
+
+    c = stored_comparison(wh, dataset, version)
+    a = latest_acceptance(wh, dataset, version)
+    if c is None and a is None:
+        return None
+    return {
+        "state": c.state if c else None,
+        "compared_with": c.baseline if c else None,
+        "regressed": [f.figure.metric for f in c.regressed] if c else [],
+        "description": c.describe() if c else None,
+        "accepted_by": a.accepted_by if a else None,
+        "accepted_at": a.accepted_at if a else None,
+        "accepted_note": a.note if a else None,
+    }
+
+
+def _regression_line(reg: dict[str, Any]) -> str:
+    line = f"regression gate: {reg['description'] or reg['state']}"
+    if reg["accepted_by"] and "accepted by" not in line:
+        line += f"; accepted by {reg['accepted_by']} at {reg['accepted_at']}"
+        if reg["accepted_note"]:
+            line += f" ({reg['accepted_note']})"
+    return line
 
 
 def _version_lineage(s: Session, dataset: str, version: str) -> VersionLineage | None:
@@ -559,7 +599,9 @@ def _checks_table(summary: list[dict[str, Any]]) -> Any:
         t.add_row(
             c["check_name"],
             c["asset"] or "",
-            "[green]passed[/]" if c["passed"] else "[bold red]FAILED[/]",
+            "[green]passed[/]"
+            if c["passed"]
+            else ("[yellow]held[/]" if c.get("held") else "[bold red]FAILED[/]"),
             str(c["expectations"]),
             ", ".join(c["failed"]),
         )
@@ -614,7 +656,10 @@ def render_version_lineage(lin: VersionLineage) -> Any:
             str(lin.dropped_by_reason.get(reason, "")),
             str(lin.modified_by_reason.get(reason, "")),
         )
-    parts += [drops, _checks_table(lin.checks), _publication_line(lin.publication)]
+    parts += [drops, _checks_table(lin.checks)]
+    if lin.regression:
+        parts.append(_regression_line(lin.regression))
+    parts.append(_publication_line(lin.publication))
     return Group(*parts)
 
 
@@ -631,6 +676,7 @@ __all__ = [
     "ensure_lineage_view",
     "publication",
     "record_lineage",
+    "regression_summary",
     "render_record_lineage",
     "render_version_lineage",
     "session",

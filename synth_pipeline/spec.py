@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from synth_pipeline.curation.config import CurationSpec
+from synth_pipeline.regression.config import RegressionSpec
 from synth_pipeline.report.config import ReportSpec
 from synth_pipeline.review.config import ReviewSpec
 
@@ -291,6 +292,11 @@ class DatasetSpec(_Strict):
     report: ReportSpec = Field(default_factory=ReportSpec)
     review: ReviewSpec = Field(
         default_factory=ReviewSpec, description="Human review of a sample before publication."
+    )
+    regression: RegressionSpec = Field(
+        default_factory=RegressionSpec,
+        description="How much worse than the published version a new version may be before "
+        "it is held (synth_pipeline/regression/config.py).",
     )
     # The folder the spec was read from; filled by the loader, not by the YAML.
     folder: Path | None = Field(default=None, exclude=True)

@@ -251,7 +251,16 @@ def run_quality_suite(spec: DatasetSpec, wh: Warehouse, version: str, stage: str
     outcomes = list(run_suite(spec, frame, stage, context))
     if stage == "filtered" and spec.curation.llm_judge.enabled:
         outcomes.append(_judge_pass_rate(spec, wh, version))
-    passed = store_check(wh, spec.name, version, check_name, stage, outcomes)
+    passed = store_check(
+        wh,
+        spec.name,
+        version,
+        check_name,
+        stage,
+        outcomes,
+        spec_hash=spec.spec_hash(),
+        checked_rows=frame,
+    )
     if not passed:
         wh.set_version_status(spec.name, version, "failed")
     return _check_output(check_name, outcomes, rows=frame.height)
@@ -316,7 +325,7 @@ def build_validation_report(
     from synth_pipeline.report.build import build_report
     from synth_pipeline.review.gate import report_review
 
-    synthetic = _require(
+    synthetic = checked = _require(
         wh.stage("dataset_records", spec.name, version), "dataset", spec.name, version
     )
     scores = judge_scores(wh, spec.name, version)
@@ -355,7 +364,16 @@ def build_validation_report(
         )
         for t in result.threshold_results
     ]
-    passed = store_check(wh, spec.name, version, REPORT_THRESHOLDS, "validation_report", outcomes)
+    passed = store_check(
+        wh,
+        spec.name,
+        version,
+        REPORT_THRESHOLDS,
+        "validation_report",
+        outcomes,
+        spec_hash=spec.spec_hash(),
+        checked_rows=checked,
+    )
     if not passed:
         wh.set_version_status(spec.name, version, "failed")
     return result, _check_output(REPORT_THRESHOLDS, outcomes)
@@ -392,7 +410,7 @@ def publish(spec: DatasetSpec, wh: Warehouse, version: str) -> StageOutput:
     from synth_pipeline.review.session import ReviewSession
     from synth_pipeline.review.verdicts import has_verdicts
 
-    refusal = checks_refusal(wh, spec.name, version)
+    refusal = checks_refusal(wh, spec.name, version, spec)
     if refusal:
         raise GateRefused(refusal)
     required = review_required(spec, wh, version)
@@ -401,14 +419,14 @@ def publish(spec: DatasetSpec, wh: Warehouse, version: str) -> StageOutput:
         decision = apply_review_gate(ReviewSession.open(spec, wh, version))
         review = decision.metadata()
         if required and decision.state is ReviewState.FAILED:
-            raise GateRefused(publish_refusal(wh, spec.name, version) or decision.describe())
+            raise GateRefused(publish_refusal(wh, spec.name, version, spec) or decision.describe())
         if required and decision.state is ReviewState.AWAITING:
             wh.set_version_status(spec.name, version, AWAITING_REVIEW)
             frame = wh.stage("dataset_records", spec.name, version)
             return StageOutput(
                 frame, {"published": False, "rows": frame.height, "version": version, **review}
             )
-    ensure_publishable(wh, spec.name, version)
+    ensure_publishable(wh, spec.name, version, spec)
     previous = wh.published_version(spec.name)
     wh.publish(spec.name, version)
     frame = wh.stage("dataset_records", spec.name, version)

@@ -75,6 +75,10 @@ _DDL = [
         expectation VARCHAR, passed BOOLEAN, observed JSON, expected JSON, details VARCHAR,
         checked_at TIMESTAMP DEFAULT current_timestamp
     )""",
+    # What a check result is bound to (`synth_pipeline.fingerprints`): the sha256 of the rows
+    # it checked and the hash of the spec it ran under. Added to older warehouses in place.
+    "ALTER TABLE check_results ADD COLUMN IF NOT EXISTS rows_fingerprint VARCHAR",
+    "ALTER TABLE check_results ADD COLUMN IF NOT EXISTS spec_hash VARCHAR",
     """
     CREATE TABLE IF NOT EXISTS report_metrics (
         dataset VARCHAR, version VARCHAR, metric VARCHAR, value DOUBLE,
@@ -97,6 +101,13 @@ _DDL = [
         reason VARCHAR, reviewer VARCHAR,
         reviewed_at TIMESTAMP DEFAULT current_timestamp,
         PRIMARY KEY (dataset, version, record_id)
+    )""",
+    # The regression gate (`synth_pipeline.regression`): who published a version although it
+    # was worse than the published one (`synth materialize --accept-regression`), and when.
+    """
+    CREATE TABLE IF NOT EXISTS regression_acceptances (
+        dataset VARCHAR NOT NULL, version VARCHAR NOT NULL, accepted_by VARCHAR NOT NULL,
+        accepted_at TIMESTAMP DEFAULT current_timestamp, baseline_version VARCHAR, note VARCHAR
     )""",
     """
     CREATE TABLE IF NOT EXISTS generation_cache (

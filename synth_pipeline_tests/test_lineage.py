@@ -14,6 +14,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from synth_pipeline.fingerprints import frame_fingerprint
 from synth_pipeline.gates import REQUIRED_CHECKS
 from synth_pipeline.lineage import (
     LineageError,
@@ -89,11 +90,16 @@ def build_version(
     metrics: dict[str, float] | None = None,
     publish: bool = False,
     failed_candidates: int = 1,
+    spec: DatasetSpec | None = None,
 ) -> dict[str, str]:
     """One version: seeds, holdout, candidates, curation, dataset, checks, metrics.
 
-    Returns text -> record id of every generated candidate.
+    The checks are bound, as real ones are, to the version's rows and to `spec` (by default
+    `intents_spec()` or `qa_spec()`, by dataset). Returns text -> record id of every
+    generated candidate.
     """
+    if spec is None:
+        spec = qa_spec() if dataset == "qa" else intents_spec()
     ids: dict[str, str] = {}
     seeds = pl.DataFrame(
         [
@@ -242,6 +248,8 @@ def build_version(
                     "observed": "1",
                     "expected": "1",
                     "details": "",
+                    "rows_fingerprint": frame_fingerprint(kept_frame),
+                    "spec_hash": spec.spec_hash(),
                 }
                 for name, ok in results.items()
             ]

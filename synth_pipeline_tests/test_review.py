@@ -41,7 +41,7 @@ def review_spec(**review):
 @pytest.fixture
 def wh(tmp_path: Path) -> Warehouse:
     w = Warehouse(tmp_path / "w.duckdb")
-    build_version(w, "v1", KEPT)
+    build_version(w, "v1", KEPT, spec=review_spec(required=True))  # checked under this spec
     return w
 
 
@@ -230,8 +230,10 @@ def test_a_failed_review_can_never_publish(wh, tmp_path):
     assert wh.published_version(DATASET) is None
 
 
-def test_without_required_review_verdicts_are_only_figures(wh, tmp_path):
+def test_without_required_review_verdicts_are_only_figures(tmp_path):
     spec = review_spec()
+    wh = Warehouse(tmp_path / "unrequired.duckdb")
+    build_version(wh, "v1", KEPT, spec=spec)
     _review(wh, spec, accept=0, reject=8)
     outcome = finish_review(ReviewSession.open(spec, wh, "v1"), tmp_path / "reports")
     assert not outcome.required and not outcome.publish_due

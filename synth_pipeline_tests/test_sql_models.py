@@ -172,13 +172,14 @@ def test_table_models_replace_only_their_version_and_views_span_versions(wh):
         r[0]: r[1:]
         for r in wh.rows(
             "SELECT version, seeds, candidates, candidates_failed, filtered, dropped, "
-            "dataset_rows, gates_passed, gates_failed, failed_checks, is_published "
-            "FROM model_version_summary WHERE dataset = ? ORDER BY version",
+            "dataset_rows, gates_passed, gates_failed, failed_checks, is_published, "
+            "regression_held FROM model_version_summary WHERE dataset = ? ORDER BY version",
             [DATASET],
         )
     }
-    assert summary["v1"] == (3, 5, 1, 2, 2, 2, 3, 0, None, True)
-    assert summary["v2"] == (2, 3, 1, 2, 0, 2, 2, 1, "report_thresholds", False)
+    # Four required checks, the regression check among them (it holds, it never fails).
+    assert summary["v1"] == (3, 5, 1, 2, 2, 2, 4, 0, None, True, False)
+    assert summary["v2"] == (2, 3, 1, 2, 0, 2, 3, 1, "report_thresholds", False, False)
 
 
 def test_a_table_model_is_scoped_to_its_version_even_without_a_filter(wh, tmp_path):

@@ -14,7 +14,15 @@ from synth_pipeline import stages
 from synth_pipeline.defs.metadata import figure_value, markdown_table, stage_metadata
 from synth_pipeline.defs.resources import ReportsResource, WarehouseResource
 from synth_pipeline.exports import ExportRefused, export_published
-from synth_pipeline.gates import DATASET_SUITE, FILTERED_SUITE, REPORT_THRESHOLDS, GateRefused
+from synth_pipeline.gates import (
+    DATASET_SUITE,
+    FILTERED_SUITE,
+    REGRESSION,
+    REPORT_THRESHOLDS,
+    GateRefused,
+)
+from synth_pipeline.regression import gate as regression
+from synth_pipeline.regression.compare import Comparison
 from synth_pipeline.spec import DatasetSpec
 from synth_pipeline.sql_models import MODELS_DIR, SqlModel, build_model_assets, load_models
 
@@ -180,23 +188,62 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
         version = context.op_execution_context.partition_key
         return _check_result(stages.stored_check(spec, warehouse.get(), version, REPORT_THRESHOLDS))
 
+    @dg.asset_check(
+        asset=key("validation_report"),
+        name=REGRESSION,
+        blocking=True,
+        partitions_def=parts,
+        description="Compares the version with the dataset's published version on the spec's "
+        "`regression:` figures. A figure worse by more than its tolerance, with the two "
+        "versions' 95% intervals apart, holds the version (a warning, not an error): "
+        "`published` keeps the published version until `synth materialize --version V "
+        "--accept-regression`. The first version has nothing to compare with and passes.",
+    )
+    def report_regression(
+        context: dg.AssetCheckExecutionContext,
+        warehouse: WarehouseResource,
+        reports: ReportsResource,
+    ):
+        version = context.op_execution_context.partition_key
+        return _regression_result(
+            regression.evaluate(spec, warehouse.get(), version, reports.path())
+        )
+
     @dg.asset(
         key=key("published"),
         deps=[key("dataset"), key("validation_report")],
         description="Moves the dataset's published pointer to this version, only when every "
-        "check of the version passed (checked across runs, not only in this one). With "
-        "`review.required` in the spec it holds the version as awaiting_review (no "
-        "materialization, an observation instead) until `synth review` passes its review gate.",
+        "check of the version passed (checked across runs, not only in this one). A version "
+        "worse than the published one is held as held_regression, and with `review.required` "
+        "in the spec a version is held as awaiting_review (no materialization, an observation "
+        "instead) until `synth review` passes its review gate.",
         kinds={"duckdb"},
-        # Not materialized while a version awaits human review; `exports` is then skipped.
+        # Not materialized while a version is held; `exports` is then skipped.
         output_required=False,
         **common,
     )
-    def published(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    def published(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, reports: ReportsResource
+    ):
+        wh, version = warehouse.get(), context.partition_key
+        # The published version may have changed since the check compared with it.
+        regression.refresh_if_stale(spec, wh, version, reports.path())
         try:
-            out = stages.publish(spec, warehouse.get(), context.partition_key)
+            out = stages.publish(spec, wh, version)
         except GateRefused as e:
-            raise dg.Failure(description=str(e)) from e
+            held = regression.holding(wh, name, version)
+            if held is None or str(e) != regression.regression_refusal(wh, name, version):
+                raise dg.Failure(description=str(e)) from e
+            context.log.info(f"{name} version {version} is {held.describe()}")
+            context.log_event(
+                dg.AssetObservation(
+                    asset_key=context.asset_key,
+                    partition=version,
+                    metadata=_regression_metadata(held),
+                )
+            )
+            return
+        out.figures.update(regression.publication_metadata(wh, name, version))
         if out.figures.get("published") is False:
             context.log.info(
                 f"{name} version {context.partition_key} awaits human review: "
@@ -250,9 +297,41 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
             exports,
             *sql_assets,
         ],
-        checks=[filtered_suite, dataset_suite, report_thresholds],
+        checks=[filtered_suite, dataset_suite, report_thresholds, report_regression],
         partitions=parts,
         job=job,
+    )
+
+
+def _regression_metadata(c: Comparison) -> dict[str, Any]:
+    from synth_pipeline.report.comparison import markdown_table
+
+    meta: dict[str, Any] = {
+        "state": dg.MetadataValue.text(c.state),
+        "published_version": dg.MetadataValue.text(c.baseline or "none"),
+        "summary": dg.MetadataValue.text(c.describe()),
+        "comparison": dg.MetadataValue.md(markdown_table(c)),
+        "regressed": dg.MetadataValue.json([f.figure.metric for f in c.regressed]),
+    }
+    if c.acceptance is not None:
+        meta["accepted_by"] = dg.MetadataValue.text(c.acceptance.accepted_by)
+        meta["accepted_at"] = dg.MetadataValue.text(c.acceptance.accepted_at)
+    for f in c.figures:
+        if f.candidate is not None:
+            meta[f"{f.figure.metric}"] = dg.MetadataValue.float(float(f.candidate))
+        if f.published is not None:
+            meta[f"{f.figure.metric} (published)"] = dg.MetadataValue.float(float(f.published))
+    return meta
+
+
+def _regression_result(c: Comparison) -> dg.AssetCheckResult:
+    # Held is a warning: `published` then runs and keeps the version from publication (an
+    # observation, not a failed run); an error would fail the nightly run instead.
+    return dg.AssetCheckResult(
+        passed=not c.held,
+        severity=dg.AssetCheckSeverity.WARN if c.held else dg.AssetCheckSeverity.ERROR,
+        metadata=_regression_metadata(c),
+        description=c.describe(),
     )
 
 

@@ -39,6 +39,6 @@ def finish_review(session: ReviewSession, reports_root: Path) -> ReviewOutcome:
     refusal = None
     due = required and decision.state is ReviewState.PASSED and not published
     if due:
-        refusal = checks_refusal(wh, spec.name, version)
+        refusal = checks_refusal(wh, spec.name, version, spec)
         due = refusal is None
     return ReviewOutcome(decision, required, published, due, refusal, updated)

@@ -102,7 +102,7 @@ def apply_review_gate(session: ReviewSession) -> ReviewDecision:
         expected={"min_acceptance": decision.min_acceptance},
         details=decision.describe(),
     )
-    store_check(wh, spec.name, version, REVIEW, "dataset", [outcome])
+    store_check(wh, spec.name, version, REVIEW, "dataset", [outcome], spec_hash=spec.spec_hash())
     if decision.state is ReviewState.FAILED:
         wh.set_version_status(spec.name, version, "failed")
     return decision
