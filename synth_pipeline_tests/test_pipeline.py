@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from synth_pipeline.defs.runner import materialize_version
 from synth_pipeline.gates import FILTERED_SUITE, REQUIRED_CHECKS
+from synth_pipeline.report.score import THRESHOLDS
 from synth_pipeline_tests.conftest import SMALL_INTENTS
 
 ALL_STAGES = {
@@ -188,11 +189,14 @@ def test_hostile_version_ids_are_refused(project, instance, hostile):
 
 
 def test_instruction_dataset_with_llm_judge_end_to_end(project, instance):
+    # The judge's orchestration is under test, not the content of 12 records from the small
+    # model: the report thresholds (which hold junk) are off, as in SMALL_INTENTS.
     project.add_dataset(
         "coffee_qa",
         generation={"total_records": 12},
         quality={"min_yield": 1},
         curation={"llm_judge": {"threshold": 1, "min_pass_rate": 0.0}},
+        report=dict.fromkeys(THRESHOLDS),
     )
     run = materialize_version(project.definitions(), "coffee_qa", "v1", instance=instance)
 
