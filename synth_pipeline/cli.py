@@ -14,10 +14,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from synth_pipeline import progress as progress_events
+from synth_pipeline.cli_errors import DatasetArg, SynthGroup
 from synth_pipeline.curate_command import curate
 from synth_pipeline.paths import default_warehouse, reports_dir
 from synth_pipeline.review_command import review
@@ -42,12 +44,14 @@ KEY_FIGURES = (
     "records.synthetic",
 )
 
-app = typer.Typer(help="synth_pipeline: synthetic datasets, generated, curated, gated, reported.")
+app = typer.Typer(
+    cls=SynthGroup, help="synth_pipeline: synthetic datasets, generated, curated, gated, reported."
+)
 console = Console()
 
 
 def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)  # one line
     raise typer.Exit(code=1)
 
 
@@ -57,8 +61,16 @@ def _warehouse() -> Warehouse:
 
 def _materialize(dataset: str, version: str | None, force: bool = False) -> int:
     # Dagster is imported here so `synth versions` stays fast.
-    from synth_pipeline.definitions import defs
-    from synth_pipeline.defs.runner import materialize_version, new_version_id
+    from synth_pipeline.datasets import dataset_spec
+
+    dataset_spec(dataset)  # a broken spec disables its dataset: SpecError names file and field
+    from synth_pipeline.defs import build_definitions
+    from synth_pipeline.defs.runner import (
+        materialize_version,
+        new_version_id,
+        project_instance,
+        register_version,
+    )
 
     if version:
         try:
@@ -75,6 +87,8 @@ def _materialize(dataset: str, version: str | None, force: bool = False) -> int:
             console.print(f"{version} is published and stays as it is; forcing new version {fresh}")
             version = fresh
     version = version or new_version_id()
+    # Registered first: another process starting the same version is refused here, in one line.
+    register_version(project_instance(), dataset, version)
     logging.getLogger("dagster").setLevel(logging.WARNING)
     console.print(f"Materializing [bold]{dataset}[/] version [bold]{version}[/] ...")
     with Progress(
@@ -102,7 +116,9 @@ def _materialize(dataset: str, version: str | None, force: bool = False) -> int:
         try:
             # The bar shows progress; the full event log stays in the Dagster instance.
             # Our own summary says what failed; the full event log stays in the instance.
-            run = materialize_version(defs, dataset, version, console_log_level="CRITICAL")
+            run = materialize_version(
+                build_definitions(), dataset, version, console_log_level="CRITICAL"
+            )
         except KeyError as e:
             _fail(str(e))
         finally:
@@ -168,7 +184,7 @@ def demo() -> None:
 
 @app.command()
 def materialize(
-    dataset: str,
+    dataset: DatasetArg,
     version: Annotated[str | None, typer.Option(help="Version id; a new one by default.")] = None,
     force: Annotated[
         bool, typer.Option("--force", help="For a published VERSION: make a new version instead.")
@@ -205,7 +221,7 @@ def _current_spec_hash(dataset: str) -> str | None:
 
 
 @app.command()
-def versions(dataset: str) -> None:
+def versions(dataset: DatasetArg) -> None:
     """List DATASET's versions: gates, publication, row counts, model calls and spend."""
     from synth_pipeline.fingerprints import describe_stale, stale_checks
     from synth_pipeline.generation.ledger import ledger_frame
@@ -229,8 +245,12 @@ def versions(dataset: str) -> None:
         s["cost"] += r["cost_usd"] or 0.0
         s["stopped"] = s["stopped"] or bool(r["budget_stopped"])
     table = Table(title=f"{dataset} versions")
-    for col in ("version", "created", "gates", "published", "rows", "candidates", "calls", "cost"):
-        table.add_column(col)
+    # A version id is copied from here: never wrapped or cut; the other columns fold first,
+    # and a terminal narrower than the id column crops the table's right side, not the ids.
+    longest = max(len(v) for v in rows["version"])
+    table.add_column("version", no_wrap=True, min_width=longest, overflow="ignore")
+    for col in ("created", "gates", "published", "rows", "candidates", "calls", "cost"):
+        table.add_column(col, overflow="fold", min_width=5)
     spec_hash = _current_spec_hash(dataset)
     held: list[str] = []
     for r in rows.iter_rows(named=True):
@@ -262,6 +282,8 @@ def versions(dataset: str) -> None:
             calls,
             f"${s.get('cost', 0.0):.4f}",
         )
+    # Narrower than the table's narrowest layout (whole ids), the terminal wraps the lines
+    # instead of rich cutting the ids.
     console.print(table)
     if held:
         from synth_pipeline.regression.command import held_note
@@ -272,7 +294,7 @@ def versions(dataset: str) -> None:
 
 @app.command()
 def report(
-    dataset: str,
+    dataset: DatasetArg,
     version: Annotated[
         str | None, typer.Option(help="Version; the published one by default.")
     ] = None,
@@ -284,6 +306,8 @@ def report(
         _fail(f"{dataset} has no published version; pass --version")
     validate_version(version)
     folder = reports_dir() / dataset / version
+    if not folder.resolve().is_relative_to(reports_dir().resolve()):  # a link out of the folder
+        _fail(f"the report folder {folder} is outside {reports_dir()}")
     metrics_file = folder / "metrics.json"
     if not metrics_file.exists():
         _fail(f"no report for {dataset} version {version} at {folder}")
@@ -322,7 +346,7 @@ def report(
 
 @app.command()
 def lineage(
-    dataset: str,
+    dataset: DatasetArg,
     version: Annotated[
         str | None, typer.Option(help="Version; the published one by default.")
     ] = None,
@@ -362,7 +386,7 @@ def lineage(
 
 @app.command()
 def diff(
-    dataset: str,
+    dataset: DatasetArg,
     v1: str,
     v2: str,
     sample: Annotated[int, typer.Option(help="Added/removed records to show.")] = 5,
@@ -383,7 +407,7 @@ def diff(
 
 @app.command()
 def export(
-    dataset: str,
+    dataset: DatasetArg,
     fmt: Annotated[str, typer.Option("--format", help="openai-chat, jsonl, parquet or hf.")],
     out: Annotated[Path, typer.Option("--out", help="File to write; a folder for hf.")],
     version: Annotated[

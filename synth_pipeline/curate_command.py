@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from synth_pipeline.cli_errors import DatasetArg
 from synth_pipeline.paths import data_dir
 from synth_pipeline.spec import NAME_PATTERN, SpecError, load_spec
 
@@ -20,7 +21,7 @@ console = Console()
 
 
 def curate(
-    dataset: Annotated[str, typer.Argument(help="A dataset folder under the data directory.")],
+    dataset: DatasetArg,
     input_file: Annotated[
         Path, typer.Option("--input", help="Records to curate: .jsonl or .csv with the fields.")
     ],

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from synth_pipeline.spec import DatasetSpec, SpecError
+from synth_pipeline.spec import DatasetSpec, SpecError, decode_text
 
 RECORD_SCHEMA = {
     "record_id": pl.String,
@@ -43,30 +44,33 @@ def record_id(prefix: str, record: dict[str, Any]) -> str:
 
 
 def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, raw object) pairs; line numbers are 1-based as an editor shows them."""
+    """(line number, raw object) pairs; line numbers are 1-based as an editor shows them.
+
+    The file must be UTF-8 text: a bad byte or binary data stops with the file, the line
+    and what to do, never a bare UnicodeDecodeError."""
     rows: list[tuple[int, dict[str, Any]]] = []
-    if path.suffix == ".jsonl":
-        with path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise SpecError(f"{path}:{lineno}: malformed JSON: {e.msg}") from e
-                if not isinstance(obj, dict):
-                    raise SpecError(f"{path}:{lineno}: expected a JSON object per line")
-                rows.append((lineno, obj))
-    elif path.suffix == ".csv":
-        with path.open(encoding="utf-8", newline="") as fh:
-            reader = csv.DictReader(fh)
-            # Line 1 is the header, so the first record is on line 2.
-            for lineno, obj in enumerate(reader, start=2):
-                if None in obj:
-                    raise SpecError(f"{path}:{lineno}: more values than header columns")
-                rows.append((lineno, dict(obj)))
-    else:
+    if path.suffix not in (".jsonl", ".csv"):
         raise SpecError(f"{path}: unsupported file type {path.suffix!r} (use .jsonl or .csv)")
+    text = decode_text(path.read_bytes(), str(path), "a data file")
+    if path.suffix == ".jsonl":
+        # split("\n") rather than splitlines(): JSON strings may hold other line separators.
+        for lineno, line in enumerate(text.split("\n"), start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise SpecError(f"{path}:{lineno}: malformed JSON: {e.msg}") from e
+            if not isinstance(obj, dict):
+                raise SpecError(f"{path}:{lineno}: expected a JSON object per line")
+            rows.append((lineno, obj))
+    else:
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        # Line 1 is the header, so the first record is on line 2.
+        for lineno, obj in enumerate(reader, start=2):
+            if None in obj:
+                raise SpecError(f"{path}:{lineno}: more values than header columns")
+            rows.append((lineno, dict(obj)))
     return rows
 
 

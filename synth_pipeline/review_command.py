@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from synth_pipeline.cli_errors import DatasetArg
 from synth_pipeline.gates import AWAITING_REVIEW
 from synth_pipeline.paths import data_dir, default_warehouse, reports_dir
 from synth_pipeline.review.finish import ReviewOutcome, finish_review
@@ -127,7 +128,7 @@ def _publish(dataset: str, version: str) -> bool:
 
 
 def review(
-    dataset: str,
+    dataset: DatasetArg,
     version: Annotated[
         str,
         typer.Option(

@@ -7,6 +7,7 @@ quality thresholds; nothing else in the code base hard-codes them.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -22,9 +23,55 @@ from synth_pipeline.review.config import ReviewSpec
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 SPEC_FILE = "spec.yaml"
 
+# A sanity limit on one version's plan: records a spec may ask the generator for (targets
+# of every strategy together). A typo such as `records_per_label: 1.0e+9` would otherwise
+# plan a billion requests and hang in `candidates`; the largest demo plans 320. Set
+# SYNTH_MAX_PLANNED_RECORDS to raise it for a dataset that truly needs more.
+MAX_PLANNED_RECORDS = 100_000
+MAX_PLANNED_RECORDS_ENV = "SYNTH_MAX_PLANNED_RECORDS"
+
 
 class SpecError(ValueError):
     """A dataset spec or data file is invalid; the message names the file and field or line."""
+
+
+def max_planned_records() -> int:
+    """The sanity limit on a version's planned records (MAX_PLANNED_RECORDS, or the
+    SYNTH_MAX_PLANNED_RECORDS environment variable)."""
+    raw = os.environ.get(MAX_PLANNED_RECORDS_ENV, "").strip()
+    if not raw:
+        return MAX_PLANNED_RECORDS
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SpecError(
+            f"{MAX_PLANNED_RECORDS_ENV}={raw!r} is not a whole number of records"
+        ) from None
+    if value < 1:
+        raise SpecError(f"{MAX_PLANNED_RECORDS_ENV}={raw!r} must be at least 1")
+    return value
+
+
+def decode_text(data: bytes, where: str, what: str) -> str:
+    """`data` as UTF-8 text; otherwise a SpecError naming `where`, the line and the column
+    of the first bad byte, and what to do. NUL bytes (binary data) are refused too."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise SpecError(
+            f"{where}:{line}: not valid UTF-8 text (byte 0x{data[e.start]:02x} at column "
+            f"{column}); {what} must be UTF-8 text: re-save it as UTF-8"
+        ) from None
+    nul = text.find("\x00")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        raise SpecError(
+            f"{where}:{line}: binary data (a NUL byte); {what} must be UTF-8 text, "
+            "not a binary file"
+        )
+    return text
 
 
 class _Strict(BaseModel):
@@ -334,6 +381,9 @@ class DatasetSpec(_Strict):
         problems = self.generation.problems(self.kind, self.labels)
         if problems:
             raise ValueError("; ".join(problems))
+        too_large = plan_size_problem(self)
+        if too_large:
+            raise ValueError(too_large)
         for f in (self.seeds_file, self.holdout_file):
             if "/" in f or "\\" in f or f.startswith("."):
                 raise ValueError(
@@ -370,6 +420,77 @@ class DatasetSpec(_Strict):
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def plan_size_problem(spec: DatasetSpec) -> str | None:
+    """Why the spec's plan is larger than a version may plan (`max_planned_records`), with
+    what it would cost; None when it fits."""
+    limit = max_planned_records()
+    total = spec.target_total
+    if total <= limit:
+        return None
+    gen = spec.generation
+    if spec.is_labelled:
+        field = "generation.records_per_label"
+        asked = f"{gen.records_per_label:,} per label x {len(spec.labels)} labels = {total:,}"
+    else:
+        field = "generation.total_records"
+        asked = f"{total:,}"
+    tokens = total * spec.provider.max_tokens
+    cost = ""
+    price = spec.provider.prices.get(spec.provider.model or "")
+    if price is not None:
+        usd = tokens * price.completion_per_million / 1e6
+        cost = f", about {usd:,.0f} USD in completion tokens alone"
+    return (
+        f"{field}: the plan asks for {asked} records, at least {total:,} model requests and "
+        f"up to {tokens:,} completion tokens (provider.max_tokens {spec.provider.max_tokens})"
+        f"{cost}; a version may plan at most {limit:,} records. Lower {field}, or set "
+        f"{MAX_PLANNED_RECORDS_ENV} if you really mean to generate that many"
+    )
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the
+    last one silently)."""
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[object, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                try:
+                    first = seen.setdefault(key, line)
+                except TypeError:  # an unhashable key: let the base class refuse it
+                    continue
+                if first != line:
+                    raise _DuplicateKey(key, first, line)
+        return super().construct_mapping(node, deep=deep)
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: object, first: int, again: int):
+        super().__init__(key, first, again)
+        self.key, self.first, self.again = key, first, again
+
+
+def missing_templates(spec: DatasetSpec) -> list[str]:
+    """Prompt templates the spec names in its folder that are not there, one message each
+    naming the file and the spec field. (Distillation inputs are checked when planned.)"""
+    assert spec.folder is not None, "spec was not loaded from a folder"
+    out = []
+    for i, s in enumerate(spec.generation.strategies):
+        where = f"generation.strategies[{i}] ({s.name})"
+        if s.template is not None and not (spec.folder / s.template).is_file():
+            out.append(
+                f"{spec.folder / s.template}: prompt template not found ({where}.template); "
+                f"create the file in {spec.folder} or remove `template` to use the built-in "
+                "prompt"
+            )
+    return out
+
+
 def _format_validation_error(path: Path, err: ValidationError) -> str:
     parts = []
     for e in err.errors():
@@ -378,15 +499,34 @@ def _format_validation_error(path: Path, err: ValidationError) -> str:
     return f"{path}: invalid spec: " + "; ".join(parts)
 
 
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    """`:line:column: not valid YAML: problem` on one line, from PyYAML's multi-line message."""
+    mark = getattr(e, "problem_mark", None)
+    problem = getattr(e, "problem", None)
+    if mark is None or not problem:
+        return f": not valid YAML: {' '.join(str(e).split())}"
+    where = ""
+    context, context_mark = getattr(e, "context", None), getattr(e, "context_mark", None)
+    if context and context_mark is not None:
+        where = f" ({context} started on line {context_mark.line + 1})"
+    return f":{mark.line + 1}:{mark.column + 1}: not valid YAML: {problem}{where}"
+
+
 def load_spec(folder: Path) -> DatasetSpec:
     """Read and validate `folder/spec.yaml`. The dataset name is the folder name."""
     path = folder / SPEC_FILE
     if not path.is_file():
         raise SpecError(f"{path}: spec file not found")
+    text = decode_text(path.read_bytes(), str(path), "the spec")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+    except _DuplicateKey as e:
+        raise SpecError(
+            f"{path}:{e.again}: key {e.key!r} is given twice in the same mapping (first on "
+            f"line {e.first}); YAML would keep only the last one: remove one of them"
+        ) from None
     except yaml.YAMLError as e:
-        raise SpecError(f"{path}: not valid YAML: {e}") from e
+        raise SpecError(f"{path}{_yaml_problem(e)}") from e
     if not isinstance(raw, dict):
         raise SpecError(f"{path}: the spec must be a mapping of fields")
     raw.setdefault("name", folder.name)
@@ -397,6 +537,9 @@ def load_spec(folder: Path) -> DatasetSpec:
     except ValidationError as e:
         raise SpecError(_format_validation_error(path, e)) from e
     spec.folder = folder
+    missing = missing_templates(spec)
+    if missing:
+        raise SpecError("; ".join(missing))
     return spec
 
 

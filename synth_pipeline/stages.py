@@ -32,7 +32,7 @@ from synth_pipeline.generation.providers import resolve_provider
 from synth_pipeline.generation.run import generate_version
 from synth_pipeline.progress import emit
 from synth_pipeline.records import RECORD_COLUMNS, file_sha256, label_counts, load_real_records
-from synth_pipeline.spec import DatasetSpec
+from synth_pipeline.spec import DatasetSpec, DistillationStrategy, SpecError, missing_templates
 from synth_pipeline.warehouse import Warehouse
 
 Log = Callable[[str], None]
@@ -67,8 +67,28 @@ def _require(frame: pl.DataFrame, what: str, dataset: str, version: str) -> pl.D
 # --- real data -------------------------------------------------------------------
 
 
+def check_inputs(spec: DatasetSpec) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Everything a version's generation needs from its folder, checked before the first
+    write: the spec's files (prompt templates, distillation inputs), the seed and holdout
+    files, enough seeds per label, and a plan within the sanity limit. Raises SpecError
+    naming the file, line or field; returns (seeds, holdout)."""
+    from synth_pipeline.generation.planner import check_plan_size, check_seeds, load_inputs
+
+    missing = missing_templates(spec)
+    if missing:
+        raise SpecError("; ".join(missing))
+    check_plan_size(spec)
+    seeds = load_real_records(spec, spec.seeds_file, "seed")
+    holdout = load_real_records(spec, spec.holdout_file, "holdout")
+    check_seeds(spec, seeds)
+    for s in spec.generation.strategies:
+        if isinstance(s, DistillationStrategy):
+            load_inputs(spec, s.inputs_file)
+    return seeds, holdout
+
+
 def load_seeds(spec: DatasetSpec, wh: Warehouse, version: str) -> StageOutput:
-    frame = load_real_records(spec, spec.seeds_file, "seed")
+    frame, _ = check_inputs(spec)
     provider = resolve_provider(spec.provider)
     wh.replace_version("seeds", spec.name, version, frame)
     wh.record_version(
@@ -93,7 +113,7 @@ def load_seeds(spec: DatasetSpec, wh: Warehouse, version: str) -> StageOutput:
 
 
 def load_holdout(spec: DatasetSpec, wh: Warehouse, version: str) -> StageOutput:
-    frame = load_real_records(spec, spec.holdout_file, "holdout")
+    _, frame = check_inputs(spec)
     wh.replace_version("holdout", spec.name, version, frame)
     return StageOutput(
         frame,

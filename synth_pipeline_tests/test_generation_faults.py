@@ -51,13 +51,21 @@ def faulty(req: FakeRequest) -> str:
     return "ok"
 
 
-def _setup(tmp_path: Path, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch, **gen):
+def _setup(
+    tmp_path: Path,
+    server: FakeOpenAIServer,
+    monkeypatch: pytest.MonkeyPatch,
+    inbox: str | None = None,
+    **gen,
+):
     monkeypatch.setenv("FAKE_KEY", SECRET)
     folder = make_dataset(
         tmp_path,
         generation={"records_per_label": 6, "max_failure_rate": 0.5, **gen},
         provider=fake_provider(server.base_url, api_key_env="FAKE_KEY", timeout_seconds=0.5),
     )
+    if inbox is not None:  # distillation inputs: the seeds stage checks them before writing
+        (folder / "inbox.jsonl").write_text(inbox)
     spec = load_spec(folder)
     wh = Warehouse(tmp_path / "warehouse.duckdb")
     stages.load_seeds(spec, wh, "v1")
@@ -181,8 +189,8 @@ def test_distillation_and_attributes_rows_record_their_origin(
             {"name": "attributes", "weight": 0.5, "attributes": {"tone": ["calm", "angry"]}},
             {"name": "distillation", "weight": 0.5, "inputs_file": "inbox.jsonl"},
         ],
+        inbox='{"text": "parcel is late"}\n{"text": "x"}\n',
     )
-    spec.path("inbox.jsonl").write_text('{"text": "parcel is late"}\n{"text": "x"}\n')
     seeds = load_real_records(spec, spec.seeds_file, "seed")
     result = generate_version(spec, wh, "v1", seeds)
     frame = result.frame
@@ -218,8 +226,8 @@ def test_a_distillation_teacher_of_its_own_answers_the_inputs(
                     "teacher": fake_provider(teacher.base_url, model="teacher-model"),
                 },
             ],
+            inbox='{"text": "parcel is late"}\n{"text": "refund?"}\n',
         )
-        spec.path("inbox.jsonl").write_text('{"text": "parcel is late"}\n{"text": "refund?"}\n')
         out = stages.generate_candidates(spec, wh, "v1")
         frame = out.frame
         assert frame.height == 8 and out.figures["failures_by_reason"] == {}

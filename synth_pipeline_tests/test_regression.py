@@ -19,6 +19,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from synth_pipeline.defs.assets import version_job_name
 from synth_pipeline.defs.runner import materialize_version
 from synth_pipeline.gates import DATASET_SUITE, FILTERED_SUITE, REGRESSION, publish_refusal
 from synth_pipeline.quality import ExpectationOutcome
@@ -405,7 +406,7 @@ def test_the_nightly_schedule_and_the_seed_sensor_go_through_the_gate(
     versions = Versions(project, instance, seeds, reference)
     versions.make("v1", clean)
     defs = project.definitions()
-    job = f"{DATASET}_version"
+    job = version_job_name(DATASET)
     checks = defs.resolve_job_def(job).asset_layer.asset_graph.asset_check_keys
     assert dg.AssetCheckKey(dg.AssetKey([DATASET, "validation_report"]), REGRESSION) in checks
 

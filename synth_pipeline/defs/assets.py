@@ -21,6 +21,7 @@ from synth_pipeline.gates import (
     REPORT_THRESHOLDS,
     GateRefused,
 )
+from synth_pipeline.published_pointer import PublishedPointer, current_published
 from synth_pipeline.regression import gate as regression
 from synth_pipeline.regression.compare import Comparison
 from synth_pipeline.spec import DatasetSpec
@@ -40,10 +41,25 @@ def versions_partitions(dataset: str) -> dg.DynamicPartitionsDefinition:
     return dg.DynamicPartitionsDefinition(name=f"{dataset}_versions")
 
 
+def version_job_name(dataset: str) -> str:
+    """The one job every version of DATASET runs in: the UI, the CLI, the schedule and sensors.
+
+    The UI launches an asset's materialization in the first job, by name, that holds every
+    selected asset; Dagster's implicit `__ASSET_JOB` holds them all and sorts before any
+    lowercase name. A capital first letter sorts before it (`V` < `_`), so "Materialize" in
+    the asset graph runs this job too, not `__ASSET_JOB`.
+    """
+    return f"Version_{dataset}"
+
+
+def current_published_key(dataset: str) -> dg.AssetKey:
+    return dg.AssetKey([dataset, "current_published"])
+
+
 @dataclass
 class DatasetDefs:
     spec: DatasetSpec
-    assets: list[dg.AssetsDefinition]
+    assets: list[dg.AssetsDefinition | dg.AssetSpec]
     checks: list[dg.AssetChecksDefinition]
     partitions: dg.DynamicPartitionsDefinition
     job: Any  # the unresolved asset job define_asset_job returns
@@ -257,7 +273,28 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
                 )
             )
             return
+        pointer = current_published(wh, name, reports.path())
+        if pointer is not None:  # the pointer moved: the non-partitioned view of it follows
+            context.log_event(
+                dg.AssetMaterialization(
+                    asset_key=current_published_key(name),
+                    description=f"{name} publishes version {pointer.version}",
+                    metadata=pointer_metadata(pointer),
+                )
+            )
         yield dg.MaterializeResult(metadata=stage_metadata(out.frame, out.figures, PREVIEW))
+
+    current = dg.AssetSpec(
+        key=current_published_key(name),
+        deps=[key("published")],
+        group_name=name,
+        kinds={"duckdb"},
+        description=f"The version of {name} users export and train on now. Not partitioned: "
+        "its latest materialization names the published version, when it was published, its "
+        "report and headline figures. Updated by the `published` step whenever it moves the "
+        "pointer (a run, `synth review`, `--accept-regression`); the versioned `published` "
+        "asset keeps one materialization per version ever published.",
+    )
 
     @dg.asset(
         key=key("exports"),
@@ -280,9 +317,11 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
     sql_assets = build_model_assets(spec, sql_models(), parts, key)
 
     job = dg.define_asset_job(
-        f"{name}_version",
-        selection=dg.AssetSelection.groups(name),
-        description=f"Materialize one version of {name} end to end.",
+        version_job_name(name),
+        # current_published is not partitioned and is written by `published`, not run.
+        selection=dg.AssetSelection.groups(name) - dg.AssetSelection.assets(current.key),
+        description=f"Materialize one version of {name} end to end (UI, CLI, schedule and "
+        "sensors all run this job).",
     )
     return DatasetDefs(
         spec=spec,
@@ -296,11 +335,30 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
             published,
             exports,
             *sql_assets,
+            current,
         ],
         checks=[filtered_suite, dataset_suite, report_thresholds, report_regression],
         partitions=parts,
         job=job,
     )
+
+
+def pointer_metadata(p: PublishedPointer) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "published_version": dg.MetadataValue.text(p.version),
+        "published_at": dg.MetadataValue.text(p.published_at),
+        "previous_published": dg.MetadataValue.text(p.previous or "none"),
+        "dagster/row_count": dg.MetadataValue.int(p.rows),
+        "versioned_asset": dg.MetadataValue.url(
+            f"/assets/{p.dataset}/published?partition={p.version}"
+        ),
+    }
+    if p.report_html is not None:
+        meta["report_html"] = dg.MetadataValue.path(str(p.report_html))
+        meta["report_link"] = dg.MetadataValue.url(p.report_html.resolve().as_uri())
+    for metric, value in p.figures.items():
+        meta[metric] = dg.MetadataValue.float(value)
+    return meta
 
 
 def _regression_metadata(c: Comparison) -> dict[str, Any]:
@@ -347,4 +405,12 @@ def _report_metadata(result: Any) -> dict[str, Any]:
     return meta
 
 
-__all__ = ["STAGES", "DatasetDefs", "dataset_defs", "markdown_table", "versions_partitions"]
+__all__ = [
+    "STAGES",
+    "DatasetDefs",
+    "current_published_key",
+    "dataset_defs",
+    "markdown_table",
+    "version_job_name",
+    "versions_partitions",
+]

@@ -1,10 +1,14 @@
-"""Nightly regeneration and the seed-change sensor, one of each per dataset.
+"""Nightly regeneration, the seed-change sensor and the UI's "new version" job, per dataset.
 
 A schedule cannot request a partition that does not exist yet, so each tick
-adds its version to the instance first and then asks for a run of it.
-"""
+adds its version to the instance first and then asks for a run of it
+(`version_request`); the sensors do the same.
 
-from __future__ import annotations
+From the UI, a version needs no typed id: launching the `New_version_<dataset>` job
+(Jobs, then Launchpad, then "Launch run") makes a version id of the form the CLI and the
+schedule use and adds it as a partition; the `<dataset>_new_version_request` sensor then
+requests that version's run of the version job, exactly as the schedule does.
+"""
 
 import hashlib
 import os
@@ -18,6 +22,15 @@ from synth_pipeline.spec import DatasetSpec
 
 DEFAULT_CRON = "0 2 * * *"
 DEFAULT_TIMEZONE = "UTC"
+NEW_VERSION_TAG = "synth/new_version"
+
+
+def version_request(
+    instance: dg.DagsterInstance, dataset: str, version: str, run_key: str
+) -> dg.RunRequest:
+    """Add VERSION to the dataset's partitions (a no-op when it is there) and ask for its run."""
+    instance.add_dynamic_partitions(f"{dataset}_versions", [version])
+    return dg.RunRequest(run_key=run_key, partition_key=version)
 
 
 def seed_fingerprint(spec: DatasetSpec) -> str:
@@ -31,8 +44,6 @@ def seed_fingerprint(spec: DatasetSpec) -> str:
 
 
 def nightly_schedule(spec: DatasetSpec, job: Any) -> dg.ScheduleDefinition:
-    partitions = f"{spec.name}_versions"
-
     @dg.schedule(
         name=f"{spec.name}_nightly",
         cron_schedule=os.environ.get("SYNTH_NIGHTLY_CRON", DEFAULT_CRON),
@@ -44,15 +55,12 @@ def nightly_schedule(spec: DatasetSpec, job: Any) -> dg.ScheduleDefinition:
     def _nightly(context: dg.ScheduleEvaluationContext):
         when = context.scheduled_execution_time
         version = new_version_id(when.astimezone(UTC) if when else None)
-        context.instance.add_dynamic_partitions(partitions, [version])
-        return dg.RunRequest(run_key=f"nightly-{version}", partition_key=version)
+        return version_request(context.instance, spec.name, version, f"nightly-{version}")
 
     return _nightly
 
 
 def seed_change_sensor(spec: DatasetSpec, job: Any) -> dg.SensorDefinition:
-    partitions = f"{spec.name}_versions"
-
     @dg.sensor(
         name=f"{spec.name}_seed_change",
         job=job,
@@ -69,8 +77,64 @@ def seed_change_sensor(spec: DatasetSpec, job: Any) -> dg.SensorDefinition:
         if context.cursor == fingerprint:
             return dg.SkipReason("seed files unchanged")
         version = new_version_id()
-        context.instance.add_dynamic_partitions(partitions, [version])
+        request = version_request(context.instance, spec.name, version, f"seeds-{fingerprint[:16]}")
         context.update_cursor(fingerprint)
-        return dg.RunRequest(run_key=f"seeds-{fingerprint[:16]}", partition_key=version)
+        return request
 
     return _on_change
+
+
+def new_version_job_name(dataset: str) -> str:
+    return f"New_version_{dataset}"
+
+
+def new_version_job(spec: DatasetSpec) -> dg.JobDefinition:
+    """A job with no config to launch from the UI: it names and registers a new version."""
+    name = spec.name
+
+    @dg.op(name=f"{name}_new_version_id")
+    def make_version(context: dg.OpExecutionContext) -> str:
+        version = new_version_id()
+        context.instance.add_dynamic_partitions(f"{name}_versions", [version])
+        # The request sensor reads the id from the run's tags.
+        context.instance.add_run_tags(context.run_id, {NEW_VERSION_TAG: version})
+        context.log.info(
+            f"{name} version {version} added; the {name}_new_version_request sensor starts its "
+            "run of the version job within seconds (the daemon must run: `dagster dev` runs it)"
+        )
+        return version
+
+    @dg.job(
+        name=new_version_job_name(name),
+        description=f"Make a new version of {name} from the UI, no id to type: launch this job "
+        "(Launchpad, then 'Launch run'). It adds a partition with a generated id; the "
+        f"{name}_new_version_request sensor then runs that version end to end.",
+        tags={"synth/dataset": name},
+    )
+    def _new_version() -> None:
+        make_version()
+
+    return _new_version
+
+
+def new_version_request_sensor(
+    spec: DatasetSpec, new_job: dg.JobDefinition, job: Any
+) -> dg.SensorDefinition:
+    name = spec.name
+
+    @dg.run_status_sensor(
+        name=f"{name}_new_version_request",
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        monitored_jobs=[new_job],
+        request_job=job,
+        minimum_interval_seconds=5,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Requests the version run of each {new_job.name} run, as the schedule does.",
+    )
+    def _request(context: dg.RunStatusSensorContext):
+        version = context.dagster_run.tags.get(NEW_VERSION_TAG)
+        if not version:
+            return dg.SkipReason(f"run {context.dagster_run.run_id} named no version")
+        return version_request(context.instance, name, version, f"ui-{version}")
+
+    return _request

@@ -11,9 +11,11 @@ import secrets
 import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import dagster as dg
 
+from synth_pipeline.defs.assets import version_job_name
 from synth_pipeline.paths import dagster_home
 from synth_pipeline.warehouse import validate_version
 
@@ -47,6 +49,41 @@ class VersionRun:
     errors: list[str] = field(default_factory=list)
 
 
+class VersionBusyError(RuntimeError):
+    """Another process registered the same version at the same moment and is running it."""
+
+
+def register_version(instance: dg.DagsterInstance, dataset: str, version: str) -> None:
+    """Add VERSION to the dataset's partitions; a version another process is adding at the
+    same moment (the instance's UNIQUE constraint) is refused before any stage runs."""
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        instance.add_dynamic_partitions(f"{dataset}_versions", [version])
+    except IntegrityError as e:
+        raise VersionBusyError(
+            f"version {version} of {dataset} is being started by another `synth materialize` "
+            "at the same moment; let that run finish (see `synth versions`) or pick another "
+            "--version"
+        ) from e
+
+
+def _step_error(step_key: str, error: Any) -> str:
+    """`stage: message` of the stage's own error; Dagster's wrappers and their frames dropped."""
+    stage = step_key.split("__")[-1] or step_key
+    chain = []
+    while error is not None:  # Dagster wraps the stage's own error as the cause
+        chain.append(error)
+        error = error.cause
+    own = [e for e in chain if not (e.cls_name or "").startswith("Dagster")] or chain
+    first = own[0]
+    message = first.message.strip()
+    head, sep, rest = message.partition(": ")
+    if sep and head.split(".")[-1] == first.cls_name:
+        message = rest if head.startswith("synth_pipeline.") else f"{first.cls_name}: {rest}"
+    return f"{stage}: {message}"
+
+
 def materialize_version(
     defs: dg.Definitions,
     dataset: str,
@@ -57,11 +94,11 @@ def materialize_version(
 ) -> VersionRun:
     version = validate_version(version or new_version_id())
     try:  # an unknown (or hostile) dataset name never reaches the instance
-        job = defs.resolve_job_def(f"{dataset}_version")
+        job = defs.resolve_job_def(version_job_name(dataset))  # the UI's job too
     except Exception as e:
         raise KeyError(f"unknown dataset {dataset!r}") from e
     instance = instance or project_instance()
-    instance.add_dynamic_partitions(f"{dataset}_versions", [version])
+    register_version(instance, dataset, version)
     kwargs = {}
     if selection:
         kwargs["asset_selection"] = [dg.AssetKey([dataset, s]) for s in selection]
@@ -88,13 +125,8 @@ def materialize_version(
         if event.event_type_value == "STEP_FAILURE":
             failed_steps.append(event.step_key or "")
             data = event.step_failure_data
-            error = data.error if data else None
-            parts = []
-            while error is not None:  # Dagster wraps the stage's own error as the cause
-                parts.append(error.message.strip())
-                error = error.cause
-            if parts:
-                errors.append(" <- ".join(parts))
+            if data and data.error is not None:
+                errors.append(_step_error(event.step_key or "", data.error))
     return VersionRun(
         dataset=dataset,
         version=version,

@@ -46,12 +46,14 @@ from synth_pipeline.generation.prompts import (
 )
 from synth_pipeline.records import read_rows
 from synth_pipeline.spec import (
+    SPEC_FILE,
     AttributesStrategy,
     ClassBalanceStrategy,
     DatasetSpec,
     DistillationStrategy,
     EvolutionStrategy,
     SpecError,
+    plan_size_problem,
 )
 
 Frozen = tuple[tuple[tuple[str, str], ...], ...]
@@ -284,6 +286,108 @@ def _k(spec: DatasetSpec, strategy: Any) -> int:
     )
 
 
+def seed_requirements(spec: DatasetSpec) -> dict[str | None, tuple[int, list[str]]]:
+    """The fewest seeds generation and curation need, per label (None: unlabelled, all
+    seeds), with the spec settings that ask for them.
+
+    - every seed-based strategy shows `seeds_per_prompt` seeds of the requested label per
+      call (evolution rewrites one), so a label with fewer gets prompts with fewer or no
+      examples: records of a label the model never saw;
+    - label agreement (`curation.judge`, when enabled) trains on at least
+      `min_seeds_per_label` seeds of each label;
+    - realism (`curation.realism`, when enabled) needs `min_real` real records in all,
+      or it is skipped.
+    """
+    needs: dict[str | None, tuple[int, list[str]]] = {}
+
+    def need(label: str | None, n: int, why: str) -> None:
+        if n <= 0:
+            return
+        have, reasons = needs.get(label, (0, []))
+        needs[label] = (max(have, n), [*reasons, why])
+
+    shares = target_shares(spec)
+    labels: list[str | None] = (
+        [lab for lab in spec.labels if shares.get(lab, 0) > 0] if spec.is_labelled else [None]
+    )
+    for i, s in enumerate(spec.generation.strategies):
+        if isinstance(s, DistillationStrategy):
+            continue  # its examples come from every label's seeds
+        if isinstance(s, EvolutionStrategy):
+            k, why = 1, f"{s.name} rewrites one seed per call"
+        else:
+            k = _k(spec, s)
+            setting = (
+                f"generation.strategies[{i}].seeds_per_prompt"
+                if s.seeds_per_prompt is not None
+                else "generation.seeds_per_prompt"
+            )
+            why = f"{s.name} shows {k} per call ({setting})"
+        for lab in labels:
+            need(lab, k, why)
+    judge = spec.curation.judge
+    if spec.is_labelled and judge.enabled:
+        for lab in spec.labels:
+            need(
+                lab,
+                judge.min_seeds_per_label,
+                f"label agreement trains on {judge.min_seeds_per_label}+ per label "
+                "(curation.judge.min_seeds_per_label)",
+            )
+    realism = spec.curation.realism
+    if realism.enabled:
+        need(
+            "*",
+            realism.min_real,
+            f"the realism filter needs {realism.min_real}+ real records "
+            "(curation.realism.min_real)",
+        )
+    return needs
+
+
+def seed_problems(spec: DatasetSpec, seeds: pl.DataFrame) -> list[str]:
+    """What the seeds lack for this spec's generation and curation; empty when enough.
+    Labels short of the same need are named together, with what they have."""
+    short: dict[tuple[int, tuple[str, ...]], list[str]] = {}
+    out = []
+    for label, (n, reasons) in seed_requirements(spec).items():
+        why = ", ".join(reasons)
+        if label in (None, "*"):
+            if seeds.height < n:
+                what = "in all" if label == "*" else "in the file"
+                out.append(f"{seeds.height} seeds {what}, need at least {n}: {why}")
+            continue
+        have = seeds.filter(pl.col("label") == label).height
+        if have < n:
+            short.setdefault((n, tuple(reasons)), []).append(f"{label} {have}")
+    for (n, reasons), labels in short.items():
+        out.insert(
+            0,
+            f"seeds per label: {', '.join(labels)}; each label needs at least {n}: "
+            + ", ".join(reasons),
+        )
+    return out
+
+
+def check_seeds(spec: DatasetSpec, seeds: pl.DataFrame) -> None:
+    """Raise SpecError naming the seeds file, each label short of seeds, and what to do."""
+    problems = seed_problems(spec, seeds)
+    if problems:
+        raise SpecError(
+            f"{spec.path(spec.seeds_file)}: too few seeds: "
+            + "; ".join(problems)
+            + ". Add real examples to the seeds file, or lower the settings named"
+        )
+
+
+def check_plan_size(spec: DatasetSpec) -> None:
+    """Refuse a plan larger than a version may plan, before a single request is built."""
+    problem = plan_size_problem(spec)
+    if problem:
+        where = spec.path(SPEC_FILE) if spec.folder is not None else spec.name
+        raise SpecError(f"{where}: {problem}")
+
+
 def plan_generation(
     spec: DatasetSpec,
     seeds: pl.DataFrame,
@@ -292,6 +396,7 @@ def plan_generation(
     problems = spec.generation.problems(spec.kind, spec.labels)
     if problems:
         raise SpecError(f"{spec.name}: " + "; ".join(problems))
+    check_plan_size(spec)  # the spec may have been changed since it was validated
     strategies = spec.generation.strategies
     total = spec.target_total
     counts = apportion(total, {s.name: s.weight for s in strategies})
