@@ -249,35 +249,42 @@ class JudgeSpec(_Strict):
     min_seeds_per_label: int = Field(default=2, ge=1)
 
 
-def _check_patterns(patterns: dict[str, str]) -> dict[str, str]:
-    for name, p in patterns.items():
-        try:
-            re.compile(p)
-        except re.error as e:
-            raise ValueError(f"pattern {name!r} ({p!r}) is not a valid regex: {e}") from e
-    return patterns
+_PATTERNS_DOC = (
+    "Named case-insensitive regexes (Python re); a pattern that matches any seed is switched "
+    "off for the dataset."
+)
 
 
-class ArtifactSpec(_Strict):
+class _PatternFamily(_Strict):
+    """A spec section holding one family of named patterns (patterns.py has the defaults)."""
+
+    patterns: dict[str, str]
+
+    @field_validator("patterns")
+    @classmethod
+    def _compile(cls, patterns: dict[str, str]) -> dict[str, str]:
+        for name, p in patterns.items():
+            try:
+                re.compile(p)
+            except re.error as e:
+                raise ValueError(f"pattern {name!r} ({p!r}) is not a valid regex: {e}") from e
+        return patterns
+
+
+class ArtifactSpec(_PatternFamily):
     """Prompt scaffolding in a record (`format_artifact` filter)."""
 
     patterns: dict[str, str] = Field(
-        default_factory=lambda: dict(ARTIFACT_PATTERNS),
-        description="Named case-insensitive regexes (Python re); a pattern that matches any "
-        "seed is switched off for the dataset.",
+        default_factory=lambda: dict(ARTIFACT_PATTERNS), description=_PATTERNS_DOC
     )
-    _valid = field_validator("patterns")(classmethod(lambda cls, v: _check_patterns(v)))
 
 
-class VoiceSpec(_Strict):
+class VoiceSpec(_PatternFamily):
     """An assistant's or agent's voice, or text about a record (`voice` filter)."""
 
     patterns: dict[str, str] = Field(
-        default_factory=lambda: dict(VOICE_PATTERNS),
-        description="Named case-insensitive regexes (Python re); a pattern that matches any "
-        "seed is switched off for the dataset.",
+        default_factory=lambda: dict(VOICE_PATTERNS), description=_PATTERNS_DOC
     )
-    _valid = field_validator("patterns")(classmethod(lambda cls, v: _check_patterns(v)))
 
 
 class RealismSpec(_Strict):
