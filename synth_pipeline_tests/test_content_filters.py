@@ -12,6 +12,7 @@ import polars as pl
 
 from synth_pipeline.curation.filters import FILTERS, CurationContext
 from synth_pipeline.curation.patterns import active_patterns
+from synth_pipeline.curation.realism import out_of_fold_real_probability
 from synth_pipeline.records import load_real_records
 from synth_pipeline.spec import load_spec
 
@@ -167,3 +168,44 @@ def test_missed_junk_follows_the_benchmark_recall_applied_to_what_was_dropped() 
     assert (
         missed_junk_share(spec, audit.filter(pl.col("filter") == "exact_duplicate"), 50).share == 0
     )
+
+
+def test_review_verdicts_of_other_versions_train_the_realism_filter(tmp_path: Path) -> None:
+    from synth_pipeline.stages import reviewed_rows
+    from synth_pipeline.warehouse import Warehouse
+
+    spec = load_spec(DATA / "support_intents")
+    wh = Warehouse(tmp_path / "warehouse.duckdb")
+    good = "My parcel with order 5512 never came, can you check where it is?"
+    junk = "The support team replied politely and the agent resolved the ticket."
+    rows = _frame([good, junk]).with_columns(pl.Series("record_id", ["a", "b"]))
+    wh.replace_version("dataset_records", spec.name, "v1", rows)
+    wh.execute(
+        "INSERT INTO review_verdicts (dataset, version, record_id, verdict) VALUES "
+        "(?, 'v1', 'a', 'accept'), (?, 'v1', 'b', 'reject')",
+        [spec.name, spec.name],
+    )
+    accepted, rejected = reviewed_rows(wh, spec.name, "v2")
+    assert accepted["text"].to_list() == [good] and rejected["text"].to_list() == [junk]
+    assert reviewed_rows(wh, spec.name, "v1")[0].height == 0  # a version's own review: no
+
+    # Rejected rows join the synthetic side: candidates like them look less real.
+    seeds = load_real_records(spec, spec.seeds_file, "seed")
+    holdout = load_real_records(spec, spec.holdout_file, "holdout")
+    things = ["bread", "milk", "a cake", "flowers", "a lamp", "shoes", "a kettle", "paint"]
+    odd = [f"I'm going to the store tomorrow to buy {t}, can you help me with my order?"
+           for t in things]  # fmt: skip
+    frame = _frame(holdout["text"].to_list()[:30] + odd)
+    turned_down = _frame([f"I'm going to the store on {d} to buy {t}, can you help me?"
+                       for d in ("monday", "friday", "sunday") for t in things])  # fmt: skip
+    real = seeds["text"].to_list()
+    _, alone = out_of_fold_real_probability(real, frame["text"].to_list(), 5, 0)
+    _, with_rejected = out_of_fold_real_probability(
+        real, frame["text"].to_list() + turned_down["text"].to_list(), 5, 0
+    )
+    assert with_rejected[30:38].mean() < alone[30:38].mean()  # the odd ones look less real
+    taught = FILTERS["realism"](
+        frame, CurationContext(spec, seeds, seeds.clear(), rejected=turned_down)
+    )
+    assert not any(taught.decisions["keep"][30:])  # the filter takes them in
+    assert taught.decisions["keep"][:30].sum() >= 24  # real messages stay
