@@ -40,11 +40,13 @@ class GateRefused(RuntimeError):
     pass
 
 
-def checks_refusal(
-    warehouse: Warehouse, dataset: str, version: str, spec: DatasetSpec | None = None
+class RegressionHeld(GateRefused):
+    """Worse than the published version: held (status held_regression), not failed."""
+
+
+def _refusal_before_regression(
+    warehouse: Warehouse, dataset: str, version: str, spec: DatasetSpec | None
 ) -> str | None:
-    """Why the version's automatic gates refuse it (failed or missing checks, no rows, or rows
-    that changed after their checks passed; with `spec`, also a spec that changed since)."""
     failed = [c for c in warehouse.failed_checks(dataset, version) if c != REGRESSION]
     if failed:
         return (
@@ -60,11 +62,37 @@ def checks_refusal(
         )
     if warehouse.count("dataset_records", dataset, version) == 0:
         return f"version {version} of {dataset} has no quality-checked records"
+    return binding_refusal(warehouse, dataset, version, spec.spec_hash() if spec else None)
+
+
+def _regression_refusal(warehouse: Warehouse, dataset: str, version: str) -> str | None:
     from synth_pipeline.regression.gate import regression_refusal  # it stores through here
 
-    return binding_refusal(
-        warehouse, dataset, version, spec.spec_hash() if spec else None
-    ) or regression_refusal(warehouse, dataset, version)
+    return regression_refusal(warehouse, dataset, version)
+
+
+def checks_refusal(
+    warehouse: Warehouse, dataset: str, version: str, spec: DatasetSpec | None = None
+) -> str | None:
+    """Why the version's automatic gates refuse it (failed or missing checks, no rows, rows
+    that changed after their checks passed, a regression against the published version;
+    with `spec`, also a spec that changed since)."""
+    return _refusal_before_regression(warehouse, dataset, version, spec) or _regression_refusal(
+        warehouse, dataset, version
+    )
+
+
+def ensure_checks_pass(
+    warehouse: Warehouse, dataset: str, version: str, spec: DatasetSpec | None = None
+) -> None:
+    """Raise GateRefused when the automatic gates refuse the version, RegressionHeld when
+    only the regression gate holds it."""
+    reason = _refusal_before_regression(warehouse, dataset, version, spec)
+    if reason:
+        raise GateRefused(reason)
+    held = _regression_refusal(warehouse, dataset, version)
+    if held:
+        raise RegressionHeld(held)
 
 
 def publish_refusal(
@@ -91,6 +119,7 @@ def publish_refusal(
 def ensure_publishable(
     warehouse: Warehouse, dataset: str, version: str, spec: DatasetSpec | None = None
 ) -> None:
+    ensure_checks_pass(warehouse, dataset, version, spec)
     reason = publish_refusal(warehouse, dataset, version, spec)
     if reason:
         raise GateRefused(reason)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from synth_pipeline.gates import REGRESSION, publish_refusal
-from synth_pipeline.warehouse import Warehouse
+from synth_pipeline.warehouse import Warehouse, json_value
 
 
 class LineageError(LookupError):
@@ -155,16 +155,6 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _json(value: Any) -> Any:
-    """A JSON column's value: DuckDB hands JSON back as text."""
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    return value
-
-
 def ensure_lineage_view(wh: Warehouse) -> None:
     """Create (or refresh) the `record_lineage` view; queryable from any DuckDB client."""
     wh.execute(RECORD_LINEAGE_SQL)
@@ -200,7 +190,7 @@ def _version_info(s: Session, dataset: str, version: str) -> dict[str, Any] | No
     if not rows:
         return None
     info = rows[0]
-    info["seed_files_sha256"] = _json(info.get("seed_files_sha256"))
+    info["seed_files_sha256"] = json_value(info.get("seed_files_sha256"))
     return info
 
 
@@ -211,7 +201,7 @@ def _version_checks(s: Session, dataset: str, version: str) -> list[dict[str, An
         [dataset, version],
     )
     for r in rows:
-        r["observed"], r["expected"] = _json(r["observed"]), _json(r["expected"])
+        r["observed"], r["expected"] = json_value(r["observed"]), json_value(r["expected"])
     return rows
 
 
@@ -287,7 +277,7 @@ def publication(wh: Warehouse, dataset: str, version: str) -> dict[str, Any]:
 
 def _attributes(candidate: dict[str, Any], params: Any) -> dict[str, Any] | None:
     """Attribute values of an `attributes`-strategy request, wherever the row keeps them."""
-    raw = _json(candidate.get("attributes"))
+    raw = json_value(candidate.get("attributes"))
     if isinstance(raw, dict) and raw:
         return raw
     if isinstance(params, dict) and isinstance(params.get("attributes"), dict):
@@ -331,7 +321,7 @@ def _record_lineage(s: Session, dataset: str, version: str, record_id: str) -> R
     if in_dataset:
         first = rows[0]
         candidate = {k: first[k] for k in _CANDIDATE_FIELDS} if first["has_candidate"] else None
-        text, label, record = first["text"], first["label"], _json(first["record"])
+        text, label, record = first["text"], first["label"], json_value(first["record"])
     else:
         found = s.dicts(
             "SELECT status AS generation_status, error AS generation_error, strategy, "
@@ -349,7 +339,7 @@ def _record_lineage(s: Session, dataset: str, version: str, record_id: str) -> R
             )
         candidate = found[0]
         text, label = candidate["generated_text"], candidate["requested_label"]
-        record = _json(candidate["generated_record"])
+        record = json_value(candidate["generated_record"])
 
     if candidate is not None and _has_column(s, "candidates", "attributes"):
         extra = s.rows(
@@ -370,7 +360,7 @@ def _record_lineage(s: Session, dataset: str, version: str, record_id: str) -> R
         record=record if isinstance(record, dict) else None,
     )
     if candidate is not None:
-        params = _json(candidate["params"])
+        params = json_value(candidate["params"])
         lineage.origin = "generated"
         lineage.strategy = candidate["strategy"]
         lineage.params = params if isinstance(params, dict) else None
@@ -389,7 +379,7 @@ def _record_lineage(s: Session, dataset: str, version: str, record_id: str) -> R
             "prompt_tokens": candidate["prompt_tokens"],
             "completion_tokens": candidate["completion_tokens"],
         }
-        ids = _json(candidate["seed_ids"])
+        ids = json_value(candidate["seed_ids"])
         seed_ids = [str(i) for i in ids] if isinstance(ids, list) else []
     else:
         seed_ids = [record_id]  # a real record carried into the dataset as it was
@@ -400,7 +390,7 @@ def _record_lineage(s: Session, dataset: str, version: str, record_id: str) -> R
             "WHERE dataset = ? AND version = ? AND list_contains(?, record_id) ORDER BY rowid",
             [dataset, version, seed_ids],
         )
-        by_id = {r["record_id"]: {**r, "record": _json(r["record"])} for r in seeds}
+        by_id = {r["record_id"]: {**r, "record": json_value(r["record"])} for r in seeds}
         lineage.seeds = [by_id[i] for i in seed_ids if i in by_id]
         if candidate is not None:
             lineage.missing_seed_ids = [i for i in seed_ids if i not in by_id]

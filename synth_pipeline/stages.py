@@ -22,7 +22,7 @@ from synth_pipeline.gates import (
     FILTERED_SUITE,
     REPORT_THRESHOLDS,
     GateRefused,
-    checks_refusal,
+    ensure_checks_pass,
     ensure_publishable,
     publish_refusal,
     store_check,
@@ -430,9 +430,7 @@ def publish(spec: DatasetSpec, wh: Warehouse, version: str) -> StageOutput:
     from synth_pipeline.review.session import ReviewSession
     from synth_pipeline.review.verdicts import has_verdicts
 
-    refusal = checks_refusal(wh, spec.name, version, spec)
-    if refusal:
-        raise GateRefused(refusal)
+    ensure_checks_pass(wh, spec.name, version, spec)  # RegressionHeld: held, not failed
     required = review_required(spec, wh, version)
     review: dict[str, Any] = {}
     if required or has_verdicts(wh, spec.name, version):

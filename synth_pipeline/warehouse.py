@@ -8,6 +8,7 @@ retries on lock errors so two processes take turns instead of failing.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -119,6 +120,16 @@ _DDL = [
 ]
 
 STAGE_TABLES = ("seeds", "holdout", "candidates", "filtered", "curation_audit", "dataset_records")
+
+
+def json_value(value: Any) -> Any:
+    """A JSON column's value: DuckDB hands JSON back as text; text that is not JSON stays."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
 
 
 class WarehouseError(RuntimeError):

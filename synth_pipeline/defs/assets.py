@@ -20,6 +20,7 @@ from synth_pipeline.gates import (
     REGRESSION,
     REPORT_THRESHOLDS,
     GateRefused,
+    RegressionHeld,
 )
 from synth_pipeline.published_pointer import PublishedPointer, current_published
 from synth_pipeline.regression import gate as regression
@@ -246,9 +247,9 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
         regression.refresh_if_stale(spec, wh, version, reports.path())
         try:
             out = stages.publish(spec, wh, version)
-        except GateRefused as e:
+        except RegressionHeld as e:
             held = regression.holding(wh, name, version)
-            if held is None or str(e) != regression.regression_refusal(wh, name, version):
+            if held is None:
                 raise dg.Failure(description=str(e)) from e
             context.log.info(f"{name} version {version} is {held.describe()}")
             context.log_event(
@@ -259,6 +260,8 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
                 )
             )
             return
+        except GateRefused as e:
+            raise dg.Failure(description=str(e)) from e
         out.figures.update(regression.publication_metadata(wh, name, version))
         if out.figures.get("published") is False:
             context.log.info(

@@ -11,7 +11,6 @@ the review command all respect it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +25,7 @@ from synth_pipeline.regression.compare import (
     FigureComparison,
     compare,
 )
-from synth_pipeline.warehouse import Warehouse
+from synth_pipeline.warehouse import Warehouse, json_value
 
 if TYPE_CHECKING:
     from synth_pipeline.spec import DatasetSpec
@@ -186,15 +185,6 @@ class Evaluation:
     comparison: Comparison | None  # rebuilt from the rows, when written by this module
 
 
-def _json(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    return value
-
-
 def _interval(v: Any) -> tuple[float, float] | None:
     return (float(v[0]), float(v[1])) if isinstance(v, list) and len(v) == 2 else None
 
@@ -210,13 +200,13 @@ def latest_evaluation(wh: Warehouse, dataset: str, version: str) -> Evaluation |
     if not rows:
         return None
     passed = all(bool(r[1]) for r in rows)
-    summary = next((_json(r[2]) for r in rows if r[0] == SUMMARY_ROW), None)
+    summary = next((json_value(r[2]) for r in rows if r[0] == SUMMARY_ROW), None)
     if not isinstance(summary, dict):
         return Evaluation(passed, False, None, rows[0][4], None)
     figures = []
     for name, _, observed, expected, _ in rows:
         fig = BY_METRIC.get(name)
-        obs, exp = _json(observed), _json(expected)
+        obs, exp = json_value(observed), json_value(expected)
         if fig is None or not isinstance(obs, dict) or not isinstance(exp, dict):
             continue
         figures.append(
