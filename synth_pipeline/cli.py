@@ -22,6 +22,7 @@ from synth_pipeline import progress as progress_events
 from synth_pipeline.cli_errors import DatasetArg, SynthGroup
 from synth_pipeline.curate_command import curate
 from synth_pipeline.paths import default_warehouse, reports_dir
+from synth_pipeline.prune_command import PRUNE_HELP, YES_HELP, prune_versions
 from synth_pipeline.review_command import review
 from synth_pipeline.warehouse import Warehouse, WarehouseError, validate_version
 
@@ -56,7 +57,10 @@ def _fail(message: str) -> None:
 
 
 def _warehouse() -> Warehouse:
-    return Warehouse(default_warehouse())
+    """The warehouse, read back whole once per change (a damaged file: one `error:` line)."""
+    wh = Warehouse(default_warehouse())
+    wh.verify()
+    return wh
 
 
 def _materialize(dataset: str, version: str | None, force: bool = False) -> int:
@@ -70,6 +74,7 @@ def _materialize(dataset: str, version: str | None, force: bool = False) -> int:
         new_version_id,
         project_instance,
         register_version,
+        unfinished_publication,
     )
 
     if version:
@@ -78,6 +83,9 @@ def _materialize(dataset: str, version: str | None, force: bool = False) -> int:
         except WarehouseError as e:
             _fail(str(e))
         if _warehouse().was_published(dataset, version):
+            unfinished = unfinished_publication(project_instance(), dataset, version)
+            if unfinished and not force:
+                return _finish_publication(dataset, version, unfinished)
             if not force:
                 _fail(
                     f"version {version} of {dataset} is published and immutable; "
@@ -87,6 +95,7 @@ def _materialize(dataset: str, version: str | None, force: bool = False) -> int:
             console.print(f"{version} is published and stays as it is; forcing new version {fresh}")
             version = fresh
     version = version or new_version_id()
+    _warehouse()  # a damaged warehouse starts no version and registers none
     # Registered first: another process starting the same version is refused here, in one line.
     register_version(project_instance(), dataset, version)
     logging.getLogger("dagster").setLevel(logging.WARNING)
@@ -159,6 +168,27 @@ def _materialize(dataset: str, version: str | None, force: bool = False) -> int:
     return 1
 
 
+def _finish_publication(dataset: str, version: str, steps: list[str]) -> int:
+    """Run the publication steps a crash cut short; the pointer is not moved again."""
+    from synth_pipeline.defs import build_definitions
+    from synth_pipeline.defs.runner import materialize_version
+
+    console.print(
+        f"{dataset} version {version} is published but its {' and '.join(steps)} step(s) were "
+        "not recorded (the run ended early): finishing them"
+    )
+    logging.getLogger("dagster").setLevel(logging.WARNING)
+    run = materialize_version(
+        build_definitions(), dataset, version, selection=steps, console_log_level="CRITICAL"
+    )
+    for err in run.errors:
+        console.print(f"[red]{escape(err)}[/]")
+    if run.success:
+        console.print(f"[bold green]Finished[/] the publication of {dataset} version {version}")
+        return 0
+    return 1
+
+
 @app.command()
 def demo() -> None:
     """Materialize a new version of the demo dataset end to end on the embedded model."""
@@ -220,9 +250,42 @@ def _current_spec_hash(dataset: str) -> str | None:
         return None
 
 
+def _unfinished_publications(wh: Warehouse, dataset: str) -> dict[str, list[str]]:
+    """Published versions whose publication Dagster never recorded, with the missing steps."""
+    from synth_pipeline.run_state import publication_unconfirmed
+
+    maybe = publication_unconfirmed(wh, dataset)
+    if not maybe:
+        return {}
+    from synth_pipeline.defs.runner import project_instance, unfinished_publication
+
+    instance = project_instance()
+    found = {v: unfinished_publication(instance, dataset, v) for v in maybe}
+    return {v: steps for v, steps in found.items() if steps}
+
+
+def _version_states(wh: Warehouse, dataset: str) -> dict[str, Any]:
+    """Each version's run state; killed runs found here become `interrupted` (and their
+    Dagster runs failed). Dagster is asked only when a stage row alone cannot tell."""
+    from synth_pipeline.run_state import reconcile
+
+    states = reconcile(wh, dataset)
+    if any(s.status in ("running", "interrupted") and s.run_id for s in states.values()):
+        from synth_pipeline.defs.runner import project_instance, reconcile_versions
+
+        states = reconcile_versions(project_instance(), wh, dataset)
+    return states
+
+
 @app.command()
-def versions(dataset: DatasetArg) -> None:
+def versions(
+    dataset: DatasetArg,
+    prune: Annotated[bool, typer.Option("--prune", help=PRUNE_HELP)] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help=YES_HELP)] = False,
+) -> None:
     """List DATASET's versions: gates, publication, row counts, model calls and spend."""
+    if prune:
+        raise typer.Exit(code=prune_versions(console, dataset, yes))
     from synth_pipeline.fingerprints import describe_stale, stale_checks
     from synth_pipeline.generation.ledger import ledger_frame
     from synth_pipeline.sql_models import MODELS_DIR, load_models, relation_name, run_model
@@ -235,24 +298,31 @@ def versions(dataset: DatasetArg) -> None:
         f"SELECT * FROM {relation_name('version_summary')} WHERE dataset = ? ORDER BY version",
         [dataset],
     )
-    if rows.is_empty():
+    states = _version_states(wh, dataset)
+    unfinished = _unfinished_publications(wh, dataset)
+    # A version that failed before writing a row (its input check) is listed from its runs.
+    runs_only = sorted(set(states) - set(rows["version"]))
+    if rows.is_empty() and not runs_only:
         _fail(f"no versions of {dataset!r} in {wh.path}")
     spend: dict[str, dict[str, Any]] = {}
     for r in ledger_frame(wh, dataset).iter_rows(named=True):
         s = spend.setdefault(r["version"], {"calls": 0, "tokens": 0, "cost": 0.0, "stopped": False})
         s["calls"] += r["calls"] or 0
+        # Sent but never answered (in flight, or cut off by a crash): paid, cost estimated.
+        s["unanswered"] = s.get("unanswered", 0) + (r.get("calls_unanswered") or 0)
         s["tokens"] += (r["prompt_tokens"] or 0) + (r["completion_tokens"] or 0)
         s["cost"] += r["cost_usd"] or 0.0
         s["stopped"] = s["stopped"] or bool(r["budget_stopped"])
     table = Table(title=f"{dataset} versions")
     # A version id is copied from here: never wrapped or cut; the other columns fold first,
     # and a terminal narrower than the id column crops the table's right side, not the ids.
-    longest = max(len(v) for v in rows["version"])
+    longest = max(len(v) for v in [*rows["version"], *runs_only])
     table.add_column("version", no_wrap=True, min_width=longest, overflow="ignore")
     for col in ("created", "gates", "published", "rows", "candidates", "calls", "cost"):
         table.add_column(col, overflow="fold", min_width=5)
     spec_hash = _current_spec_hash(dataset)
     held: list[str] = []
+    resumable: list[str] = []
     for r in rows.iter_rows(named=True):
         checked = r["gates_passed"] and not r["gates_failed"]
         stale = stale_checks(wh, dataset, r["version"], spec_hash) if checked else []
@@ -266,25 +336,51 @@ def versions(dataset: DatasetArg) -> None:
             held.append(r["version"])
         elif r["status"] == "awaiting_review":
             gates = f"[yellow]awaiting review[/] (passed {r['gates_passed']})"
+        elif (state := states.get(r["version"])) is not None and state.resumable:
+            gates = f"[red]{escape(state.describe())}[/]"
+            resumable.append(r["version"])
         elif r["gates_passed"]:
             gates = f"[green]passed ({r['gates_passed']})[/]"
+        elif state is not None and state.status == "running":
+            gates = f"running ({state.stage})"
         else:
             gates = r["status"] or "not checked"
         s = spend.get(r["version"], {})
         calls = str(s.get("calls", 0)) + (" [red](budget-stopped)[/]" if s.get("stopped") else "")
+        if s.get("unanswered"):
+            calls += f" [yellow]({s['unanswered']} unanswered)[/]"
         table.add_row(
             r["version"],
             str(r["created_at"] or "")[:19],
             gates,
-            "[bold green]yes[/]" if r["is_published"] else "no",
+            ("[bold green]yes[/]" if r["is_published"] else "no")
+            + (" [red](unfinished)[/]" if r["version"] in unfinished else ""),
             str(r["dataset_rows"]),
             f"{r['candidates_ok']} ok / {r['candidates']}",
             calls,
             f"${s.get('cost', 0.0):.4f}",
         )
+    for v in runs_only:
+        if states[v].resumable:
+            resumable.append(v)
+        table.add_row(
+            v, "", f"[red]{escape(states[v].describe())}[/]", "no", "0", "0 ok / 0", "0", ""
+        )
     # Narrower than the table's narrowest layout (whole ids), the terminal wraps the lines
     # instead of rich cutting the ids.
     console.print(table)
+    for v, steps in unfinished.items():
+        console.print(
+            f"{v}: published, but its {' and '.join(steps)} step(s) never finished; complete "
+            f"them with `synth materialize {dataset} --version {v}`",
+            soft_wrap=True,
+        )
+    for v in resumable:  # a killed, failed or stopped run: the same command goes on from there
+        console.print(
+            f"{v}: {escape(states[v].describe())}; resume with "
+            f"`synth materialize {dataset} --version {v}` (paid model calls are not repeated)",
+            soft_wrap=True,
+        )
     if held:
         from synth_pipeline.regression.command import held_note
 

@@ -35,7 +35,8 @@ def readable_error(e: BaseException) -> str | None:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         return (
             f"the warehouse {default_warehouse()} cannot be used: {first}. If the file is "
-            "damaged, restore it from a backup or move it away (a new one is then created)"
+            "damaged, restore it from a copy you made (synth_pipeline keeps no backup of it) "
+            "or move it away (a new, empty one is then created)"
         )
     if isinstance(e, UnicodeError):
         return f"a file is not valid UTF-8 text: {e}"

@@ -80,6 +80,7 @@ def check_inputs(spec: DatasetSpec) -> tuple[pl.DataFrame, pl.DataFrame]:
     check_plan_size(spec)
     seeds = load_real_records(spec, spec.seeds_file, "seed")
     holdout = load_real_records(spec, spec.holdout_file, "holdout")
+    check_holdout_disjoint(spec, seeds, holdout)
     check_seeds(spec, seeds)
     for s in spec.generation.strategies:
         if isinstance(s, DistillationStrategy):
@@ -87,8 +88,49 @@ def check_inputs(spec: DatasetSpec) -> tuple[pl.DataFrame, pl.DataFrame]:
     return seeds, holdout
 
 
+def _normalized(text: str) -> str:
+    return " ".join(str(text).split()).casefold()
+
+
+def check_holdout_disjoint(spec: DatasetSpec, seeds: pl.DataFrame, holdout: pl.DataFrame) -> None:
+    """Refuse holdout records whose text field repeats a seed's (ignoring case and spacing):
+    the report judges the synthetic data on the holdout, and a holdout the generator has seen
+    makes every figure of it meaningless (TRTR 1.0 on a holdout equal to the seeds)."""
+    seed_lines: dict[str, int] = {}
+    for text, line in seeds.select("text", "source_line").iter_rows():
+        seed_lines.setdefault(_normalized(text), line)
+    overlap = [
+        (line, seed_lines[key], text)
+        for text, line in holdout.select("text", "source_line").iter_rows()
+        if (key := _normalized(text)) in seed_lines
+    ]
+    if not overlap:
+        return
+    shown = "; ".join(
+        f"{spec.holdout_file}:{h} = {spec.seeds_file}:{s} ({text[:40]!r})"
+        for h, s, text in overlap[:3]
+    )
+    more = f"; and {len(overlap) - 3} more" if len(overlap) > 3 else ""
+    raise SpecError(
+        f"{spec.path(spec.holdout_file)}: {len(overlap)} of {holdout.height} holdout records "
+        f"repeat a seed record (field {spec.text_field!r}, ignoring case and spacing): "
+        f"{shown}{more}. The holdout must be disjoint from the seeds, or the report compares "
+        "the synthetic data with what it was generated from. Keep each real example in one "
+        "of the two files only"
+    )
+
+
+def check_version_start(spec: DatasetSpec, wh: Warehouse) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """What an input stage checks before anything of the version is written (even the
+    stage's own bookkeeping): its inputs (`check_inputs`) and a warehouse that reads back
+    whole (`Warehouse.verify`). Returns (seeds, holdout)."""
+    inputs = check_inputs(spec)
+    wh.verify()
+    return inputs
+
+
 def load_seeds(spec: DatasetSpec, wh: Warehouse, version: str) -> StageOutput:
-    frame, _ = check_inputs(spec)
+    frame, _ = check_version_start(spec, wh)  # bad input or a damaged file: nothing written
     provider = resolve_provider(spec.provider)
     wh.replace_version("seeds", spec.name, version, frame)
     wh.record_version(
@@ -113,7 +155,7 @@ def load_seeds(spec: DatasetSpec, wh: Warehouse, version: str) -> StageOutput:
 
 
 def load_holdout(spec: DatasetSpec, wh: Warehouse, version: str) -> StageOutput:
-    _, frame = check_inputs(spec)
+    _, frame = check_version_start(spec, wh)  # it may run before seeds: the same refusals
     wh.replace_version("holdout", spec.name, version, frame)
     return StageOutput(
         frame,
@@ -430,6 +472,16 @@ def publish(spec: DatasetSpec, wh: Warehouse, version: str) -> StageOutput:
     from synth_pipeline.review.session import ReviewSession
     from synth_pipeline.review.verdicts import has_verdicts
 
+    if wh.was_published(spec.name, version):
+        # A publication a crash cut short (the pointer moved, the orchestrator never heard):
+        # finishing it records it again without moving the pointer, which may have moved on.
+        frame = wh.stage("dataset_records", spec.name, version)
+        current = wh.published_version(spec.name)
+        return StageOutput(
+            frame,
+            {"rows": frame.height, "version": version, "completed_publication": True,
+             "current_published": current or "none"},
+        )  # fmt: skip
     ensure_checks_pass(wh, spec.name, version, spec)  # RegressionHeld: held, not failed
     required = review_required(spec, wh, version)
     review: dict[str, Any] = {}
@@ -445,6 +497,7 @@ def publish(spec: DatasetSpec, wh: Warehouse, version: str) -> StageOutput:
                 frame, {"published": False, "rows": frame.height, "version": version, **review}
             )
     ensure_publishable(wh, spec.name, version, spec)
+    wh.verify()  # never move the pointer in a warehouse that cannot be read back
     previous = wh.published_version(spec.name)
     wh.publish(spec.name, version)
     frame = wh.stage("dataset_records", spec.name, version)

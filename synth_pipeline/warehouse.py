@@ -154,8 +154,40 @@ def warehouse_path() -> Path:
 
 
 def _is_lock_error(e: Exception) -> bool:
+    # Not a bare "lock": a damaged file's "checksum ... in block at location" holds it too.
     msg = str(e).lower()
-    return "lock" in msg or "conflicting" in msg
+    return "could not set lock" in msg or "conflicting lock" in msg
+
+
+class DamagedWarehouseError(WarehouseError):
+    """The warehouse file cannot be read back: cut short, overwritten or not DuckDB's."""
+
+
+# Files read back whole by `Warehouse.verify` in this process: (path, size and mtime of the
+# file and of its write-ahead log). Any write changes them, so the next verify reads again.
+_VERIFIED: set[tuple[Any, ...]] = set()
+
+
+def _file_state(path: Path) -> tuple[Any, ...]:
+    def stat(p: Path) -> tuple[int, int] | None:
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            return None
+        return st.st_size, st.st_mtime_ns
+
+    return str(path.resolve()), stat(path), stat(path.with_name(path.name + ".wal"))
+
+
+def damaged_message(path: Path, error: BaseException, where: str = "") -> str:
+    """One line: which file, what DuckDB found, and what to do (the project keeps no backup)."""
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0].rstrip(".!")
+    return (
+        f"the warehouse {path} cannot be used: it is damaged{where}: {first}. Nothing more "
+        "was written to it and nothing is published from it. Restore the file from a copy you "
+        "made (synth_pipeline keeps no backup of it), or move it away to start an empty "
+        "warehouse (its versions are then gone)"
+    )
 
 
 class Warehouse:
@@ -196,6 +228,40 @@ class Warehouse:
             return
         with self.connect():
             pass
+
+    def verify(self) -> None:
+        """Read every value of every table once, so DuckDB checks each block's checksum.
+
+        A file cut short or overwritten in places raises DamagedWarehouseError naming the file
+        and what to do; counts alone would not notice (they come from metadata). About 0.07 s
+        for 50 versions of 500 rows per stage; done again only when the file has changed
+        since it last passed in this process. A file that does not exist yet passes.
+        """
+        if not self.path.exists():
+            return
+        state = _file_state(self.path)
+        if state in _VERIFIED:
+            return
+        where = ""
+        try:
+            with self.connect(read_only=True) as conn:
+                tables = conn.execute(
+                    "SELECT schema_name, table_name, list(column_name ORDER BY column_index) "
+                    "FROM duckdb_columns() WHERE database_name = current_database() "
+                    "AND NOT internal AND table_name IN (SELECT table_name FROM duckdb_tables() "
+                    "WHERE database_name = current_database() AND schema_name = "
+                    "duckdb_columns.schema_name) GROUP BY ALL ORDER BY ALL"
+                ).fetchall()
+                for schema, table, columns in tables:
+                    where = f" (table {table})"
+                    cols = ", ".join(f'"{c}"' for c in columns)
+                    conn.execute(f'SELECT count(*), sum(hash({cols})) FROM "{schema}"."{table}"')
+                    conn.fetchall()
+        except duckdb.Error as e:
+            if _is_lock_error(e):
+                raise
+            raise DamagedWarehouseError(damaged_message(self.path, e, where)) from e
+        _VERIFIED.add(state)
 
     # --- reads -----------------------------------------------------------------
 

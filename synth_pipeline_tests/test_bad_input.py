@@ -293,3 +293,120 @@ def test_a_template_removed_after_loading_stops_the_run_before_any_write(project
     assert not run.success
     assert "my_prompt.j2: prompt template not found" in " ".join(run.errors)
     _assert_nothing_written(project)
+
+
+# --- a failed input check writes nothing, whichever input stage runs first ----------------
+
+
+def _table_rows(project, version: str) -> dict[str, int]:
+    """Rows per warehouse table, and `<table>@version` rows of VERSION where it has a version."""
+    import duckdb
+
+    counts: dict[str, int] = {}
+    if not project.warehouse_path.exists():
+        return counts
+    with duckdb.connect(str(project.warehouse_path), read_only=True) as conn:
+        tables = [r[0] for r in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
+        for table in tables:
+            counts[table] = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+            columns = {r[0] for r in conn.execute(f'DESCRIBE "{table}"').fetchall()}
+            if "version" in columns:
+                counts[f"{table}@version"] = conn.execute(
+                    f'SELECT count(*) FROM "{table}" WHERE version = ?', [version]
+                ).fetchone()[0]
+    return counts
+
+
+def _damage_file(path, defect: str) -> None:
+    lines = path.read_bytes().split(b"\n")
+    if defect == "malformed JSON":
+        lines[3] = b'{"text": "broken line", "label": '
+    elif defect == "unknown label":
+        lines[3] = json.dumps({"text": "Do you sell gift cards?", "label": "gift_cards"}).encode()
+    elif defect == "missing field":
+        lines[3] = json.dumps({"text": "Where is my parcel?"}).encode()
+    else:  # invalid UTF-8
+        lines[3] = b'{"text": "Caf\xe9 order never came", "label": "order_status"}'
+    path.write_bytes(b"\n".join(lines))
+
+
+@pytest.mark.parametrize(
+    "defect", ["malformed JSON", "unknown label", "missing field", "bad UTF-8"]
+)
+@pytest.mark.parametrize("bad_file", ["seeds", "holdout"])
+def test_a_data_file_error_leaves_no_row_of_the_version_in_any_table(
+    project, instance, bad_file, defect
+):
+    from synth_pipeline.defs.runner import materialize_version
+
+    folder = project.add_dataset("support_intents")
+    defs = project.definitions()
+    project.warehouse().record_version("support_intents", "v0", status="failed")  # not empty
+    before = _table_rows(project, "v1")
+    _damage_file(folder / f"{bad_file}.jsonl", defect)
+    other = "holdout" if bad_file == "seeds" else "seeds"
+    # Both input stages (in whichever order the executor runs them), then the other stage
+    # alone: it must refuse the bad file too rather than write its own rows.
+    for i, selection in enumerate((INPUT_STAGES, [other])):
+        version = f"v{i + 1}"
+        run = materialize_version(defs, "support_intents", version, instance, selection=selection)
+        assert not run.success, selection
+        assert f"{bad_file}.jsonl:4" in " ".join(run.errors), run.errors
+        after = _table_rows(project, version)
+        grown = {t: n for t, n in after.items() if n != before.get(t, 0 if "@" in t else None)}
+        assert not {t: n for t, n in grown.items() if t.endswith("@version") or n}, grown
+        assert after.get("versions") == 1 and after.get("seeds") == 0, after
+
+
+# --- a holdout that overlaps the seeds -----------------------------------------------------
+
+
+def _assert_refused_before_any_write(project, instance, *expected: str) -> str:
+    from synth_pipeline.defs.runner import materialize_version
+
+    defs = project.definitions()
+    project.warehouse().record_version("support_intents", "v0", status="failed")  # not empty
+    before = _table_rows(project, "v1")
+    run = materialize_version(defs, "support_intents", "v1", instance, selection=INPUT_STAGES)
+    assert not run.success
+    error = " ".join(run.errors)
+    for text in expected:
+        assert text in error, (text, error)
+    assert _table_rows(project, "v1") == before
+    return error
+
+
+def test_a_holdout_equal_to_the_seeds_is_refused_before_any_write(project, instance):
+    folder = project.add_dataset("support_intents")
+    (folder / "holdout.jsonl").write_bytes((folder / "seeds.jsonl").read_bytes())
+    n = len((folder / "seeds.jsonl").read_text().splitlines())
+    error = _assert_refused_before_any_write(
+        project,
+        instance,
+        f"{folder / 'holdout.jsonl'}: {n} of {n} holdout records repeat a seed record",
+        "holdout.jsonl:1 = seeds.jsonl:1",
+        "holdout.jsonl:2 = seeds.jsonl:2",
+        f"and {n - 3} more",
+        "The holdout must be disjoint from the seeds",
+        "Keep each real example in one of the two files only",
+    )
+    assert "holdout.jsonl:4 =" not in error  # the first few, not all of them
+
+
+def test_seeds_holding_one_holdout_row_are_refused_before_any_write(project, instance):
+    folder = project.add_dataset("support_intents")
+    holdout_lines = (folder / "holdout.jsonl").read_text().splitlines()
+    row = json.loads(holdout_lines[6])
+    # The same text in another case and spacing is the same record.
+    row["text"] = "  " + row["text"].upper().replace(" ", "   ") + " "
+    with (folder / "seeds.jsonl").open("a") as fh:
+        fh.write(json.dumps(row) + "\n")
+    n = len((folder / "seeds.jsonl").read_text().splitlines())
+    error = _assert_refused_before_any_write(
+        project,
+        instance,
+        f"holdout.jsonl: 1 of {len(holdout_lines)} holdout records repeat a seed record "
+        "(field 'text', ignoring case and spacing): ",
+        f"holdout.jsonl:7 = seeds.jsonl:{n}",
+    )
+    assert "more" not in error

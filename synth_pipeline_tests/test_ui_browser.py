@@ -1,7 +1,9 @@
-"""The Dagster UI, in a real headless Chromium: asset graph, lineage edges, metadata."""
+"""The Dagster UI, in a real headless Chromium: asset graph, lineage edges, metadata, and
+pruning a stray version with the `Prune_versions_<dataset>` job."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -89,7 +91,9 @@ def dagster_dev(project, tmp_path, monkeypatch):
         log.close()
 
 
-def test_asset_graph_and_materialization_metadata_in_chromium(dagster_dev, tmp_path):
+def test_asset_graph_materialization_metadata_and_pruning_in_chromium(
+    dagster_dev, project, tmp_path
+):
     from playwright.sync_api import sync_playwright
 
     base, chromium = dagster_dev
@@ -122,6 +126,45 @@ def test_asset_graph_and_materialization_metadata_in_chromium(dagster_dev, tmp_p
             assert expected in content, expected
         asset_png = tmp_path / "seeds_asset.png"
         page.screenshot(path=str(asset_png), full_page=True)
+
+        # Pruning from the UI: a mistyped version goes, the published one stays.
+        prune_png = _prune_a_stray_version_from_the_launchpad(page, base, project, tmp_path)
         browser.close()
 
     assert graph_png.stat().st_size > 20_000 and asset_png.stat().st_size > 20_000
+    assert prune_png.stat().st_size > 20_000
+
+
+def _prune_a_stray_version_from_the_launchpad(page, base, project, tmp_path) -> Path:
+    """Launch `Prune_versions_support_intents` as a user would; wait for its run to succeed."""
+    import dagster as dg
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    instance = dg.DagsterInstance.get()  # the one `dagster dev` runs on (DAGSTER_HOME)
+    partitions = "support_intents_versions"
+    instance.add_dynamic_partitions(partitions, ["v1-typo"])
+    project.warehouse().publish("support_intents", "v1")  # published: the job must keep it
+
+    page.goto(f"{base}/locations/synth_pipeline/jobs/Prune_versions_support_intents/playground")
+    launch = page.get_by_role("button", name="Launch run")
+    launch.wait_for(timeout=90_000)
+    skip = page.get_by_role("button", name="Skip")
+    with contextlib.suppress(PlaywrightTimeout):  # the community dialog, when it shows
+        skip.wait_for(timeout=10_000)
+        skip.click()
+    launch.click()
+    # The run page opens; its logs name what was pruned and the version that stays.
+    page.wait_for_selector("text=pruned 1 version(s): v1-typo", timeout=120_000)
+    assert page.get_by_text("stays: published (the current version)").first.is_visible()
+    png = tmp_path / "prune_run.png"
+    page.screenshot(path=str(png), full_page=True)
+
+    runs = instance.get_runs(dg.RunsFilter(job_name="Prune_versions_support_intents"))
+    deadline = time.monotonic() + 60
+    while runs[0].status != dg.DagsterRunStatus.SUCCESS and time.monotonic() < deadline:
+        time.sleep(1)
+        runs = instance.get_runs(dg.RunsFilter(job_name="Prune_versions_support_intents"))
+    assert len(runs) == 1 and runs[0].status == dg.DagsterRunStatus.SUCCESS, runs[0].status
+    assert instance.get_dynamic_partitions(partitions) == ["v1"]
+    assert project.warehouse().count("seeds", "support_intents", "v1") > 0
+    return png

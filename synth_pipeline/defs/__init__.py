@@ -17,6 +17,7 @@ from synth_pipeline.defs.automation import (
     nightly_schedule,
     seed_change_sensor,
 )
+from synth_pipeline.defs.prune import prune_versions_job
 from synth_pipeline.defs.resources import default_resources
 from synth_pipeline.paths import data_dir
 
@@ -56,7 +57,9 @@ def build_definitions(data: Path | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=[a for d in per_dataset for a in d.assets] + broken_dataset_assets(data),
         asset_checks=[c for d in per_dataset for c in d.checks],
-        jobs=[d.job for d in per_dataset] + list(new_jobs.values()),
+        jobs=[d.job for d in per_dataset]
+        + list(new_jobs.values())
+        + [prune_versions_job(d.spec) for d in per_dataset],  # the UI's prune button
         schedules=[nightly_schedule(d.spec, d.job) for d in per_dataset],
         sensors=[seed_change_sensor(d.spec, d.job) for d in per_dataset]
         + [new_version_request_sensor(d.spec, new_jobs[d.spec.name], d.job) for d in per_dataset],

@@ -4,6 +4,8 @@ Each asset is a thin wrapper: it calls one function of `synth_pipeline.stages`
 and turns its figures into metadata.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 import dagster as dg
 
 from synth_pipeline import stages
+from synth_pipeline.defs.failures import refusal_failure, refusals_as_failure
 from synth_pipeline.defs.metadata import figure_value, markdown_table, stage_metadata
 from synth_pipeline.defs.resources import ReportsResource, WarehouseResource
 from synth_pipeline.exports import ExportRefused, export_published
@@ -25,6 +28,7 @@ from synth_pipeline.gates import (
 from synth_pipeline.published_pointer import PublishedPointer, current_published
 from synth_pipeline.regression import gate as regression
 from synth_pipeline.regression.compare import Comparison
+from synth_pipeline.run_state import stage_run
 from synth_pipeline.spec import DatasetSpec
 from synth_pipeline.sql_models import MODELS_DIR, SqlModel, build_model_assets, load_models
 
@@ -81,6 +85,19 @@ def _check_result(out: stages.CheckOutput) -> dg.AssetCheckResult:
     )
 
 
+@contextmanager
+def recorded_stage(
+    context: dg.AssetExecutionContext, wh: Any, dataset: str, stage: str
+) -> Iterator[None]:
+    """The stage's start and end in `stage_runs`: the version list tells a killed or failed
+    stage from a running one. A gate's refusal is recorded as refused, not failed."""
+    with stage_run(
+        wh, dataset, context.partition_key, stage, context.run.run_id,
+        refusals=(GateRefused, RegressionHeld, ExportRefused),
+    ):  # fmt: skip
+        yield
+
+
 def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
     name = spec.name
     parts = versions_partitions(name)
@@ -98,8 +115,13 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
         kinds=kinds,
         **common,
     )
+    @refusals_as_failure
     def seeds(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-        out = stages.load_seeds(spec, warehouse.get(), context.partition_key)
+        # Bad input or a damaged warehouse refuses before the stage records itself: a failed
+        # input check leaves no row of the version anywhere.
+        stages.check_version_start(spec, warehouse.get())
+        with recorded_stage(context, warehouse.get(), name, "seeds"):
+            out = stages.load_seeds(spec, warehouse.get(), context.partition_key)
         return dg.MaterializeResult(metadata=stage_metadata(out.frame, out.figures, PREVIEW))
 
     @dg.asset(
@@ -109,8 +131,13 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
         kinds=kinds,
         **common,
     )
+    @refusals_as_failure
     def holdout(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-        out = stages.load_holdout(spec, warehouse.get(), context.partition_key)
+        # Bad input or a damaged warehouse refuses before the stage records itself: a failed
+        # input check leaves no row of the version anywhere.
+        stages.check_version_start(spec, warehouse.get())
+        with recorded_stage(context, warehouse.get(), name, "holdout"):
+            out = stages.load_holdout(spec, warehouse.get(), context.partition_key)
         return dg.MaterializeResult(metadata=stage_metadata(out.frame, out.figures, PREVIEW))
 
     @dg.asset(
@@ -121,13 +148,15 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
         kinds={"duckdb", "openai"},
         **common,
     )
+    @refusals_as_failure
     def candidates(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-        out = stages.generate_candidates(
-            spec,
-            warehouse.get(),
-            context.partition_key,
-            progress=lambda p: context.log.info(p.describe()),
-        )
+        with recorded_stage(context, warehouse.get(), name, "candidates"):
+            out = stages.generate_candidates(
+                spec,
+                warehouse.get(),
+                context.partition_key,
+                progress=lambda p: context.log.info(p.describe()),
+            )
         return dg.MaterializeResult(
             metadata=stage_metadata(out.frame, out.figures, [*PREVIEW, "status", "error"])
         )
@@ -140,8 +169,10 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
         kinds=kinds,
         **common,
     )
+    @refusals_as_failure
     def filtered(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-        out = stages.curate(spec, warehouse.get(), context.partition_key, log=context.log.info)
+        with recorded_stage(context, warehouse.get(), name, "filtered"):
+            out = stages.curate(spec, warehouse.get(), context.partition_key, log=context.log.info)
         return dg.MaterializeResult(metadata=stage_metadata(out.frame, out.figures, PREVIEW))
 
     @dg.asset_check(
@@ -151,6 +182,7 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
         partitions_def=parts,
         description="Great Expectations suite built from the spec; blocks `dataset`.",
     )
+    @refusals_as_failure
     def filtered_suite(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
         version = context.op_execution_context.partition_key
         return _check_result(stages.run_quality_suite(spec, warehouse.get(), version, "filtered"))
@@ -163,8 +195,10 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
         kinds=kinds,
         **common,
     )
+    @refusals_as_failure
     def dataset(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-        out = stages.build_dataset(spec, warehouse.get(), context.partition_key)
+        with recorded_stage(context, warehouse.get(), name, "dataset"):
+            out = stages.build_dataset(spec, warehouse.get(), context.partition_key)
         return dg.MaterializeResult(metadata=stage_metadata(out.frame, out.figures, PREVIEW))
 
     @dg.asset_check(
@@ -174,6 +208,7 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
         partitions_def=parts,
         description="Great Expectations suite on the final dataset; blocks publication.",
     )
+    @refusals_as_failure
     def dataset_suite(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
         version = context.op_execution_context.partition_key
         return _check_result(stages.run_quality_suite(spec, warehouse.get(), version, "dataset"))
@@ -186,12 +221,14 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
         kinds={"html", "scikitlearn"},
         **common,
     )
+    @refusals_as_failure
     def validation_report(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, reports: ReportsResource
     ):
-        result, _ = stages.build_validation_report(
-            spec, warehouse.get(), context.partition_key, reports.path()
-        )
+        with recorded_stage(context, warehouse.get(), name, "validation_report"):
+            result, _ = stages.build_validation_report(
+                spec, warehouse.get(), context.partition_key, reports.path()
+            )
         return dg.MaterializeResult(metadata=_report_metadata(result))
 
     @dg.asset_check(
@@ -201,6 +238,7 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
         partitions_def=parts,
         description="The spec's report thresholds, evaluated by the report; blocks publication.",
     )
+    @refusals_as_failure
     def report_thresholds(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
         version = context.op_execution_context.partition_key
         return _check_result(stages.stored_check(spec, warehouse.get(), version, REPORT_THRESHOLDS))
@@ -216,6 +254,7 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
         "`published` keeps the published version until `synth materialize --version V "
         "--accept-regression`. The first version has nothing to compare with and passes.",
     )
+    @refusals_as_failure
     def report_regression(
         context: dg.AssetCheckExecutionContext,
         warehouse: WarehouseResource,
@@ -239,18 +278,20 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
         output_required=False,
         **common,
     )
+    @refusals_as_failure
     def published(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, reports: ReportsResource
     ):
         wh, version = warehouse.get(), context.partition_key
-        # The published version may have changed since the check compared with it.
-        regression.refresh_if_stale(spec, wh, version, reports.path())
         try:
-            out = stages.publish(spec, wh, version)
+            with recorded_stage(context, wh, name, "published"):
+                # The published version may have changed since the check compared with it.
+                regression.refresh_if_stale(spec, wh, version, reports.path())
+                out = stages.publish(spec, wh, version)
         except RegressionHeld as e:
             held = regression.holding(wh, name, version)
             if held is None:
-                raise dg.Failure(description=str(e)) from e
+                raise refusal_failure(e) from None
             context.log.info(f"{name} version {version} is {held.describe()}")
             context.log_event(
                 dg.AssetObservation(
@@ -260,8 +301,6 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
                 )
             )
             return
-        except GateRefused as e:
-            raise dg.Failure(description=str(e)) from e
         out.figures.update(regression.publication_metadata(wh, name, version))
         if out.figures.get("published") is False:
             context.log.info(
@@ -308,11 +347,13 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
         kinds={"parquet", "huggingface"},
         **common,
     )
+    @refusals_as_failure
     def exports(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         try:
-            results = export_published(warehouse.get(), spec, context.partition_key)
+            with recorded_stage(context, warehouse.get(), name, "exports"):
+                results = export_published(warehouse.get(), spec, context.partition_key)
         except ExportRefused as e:
-            raise dg.Failure(description=str(e)) from e
+            raise refusal_failure(e) from None
         meta: dict[str, Any] = {"dagster/row_count": dg.MetadataValue.int(results[0].rows)}
         meta.update({r.format: dg.MetadataValue.path(str(r.path)) for r in results})
         return dg.MaterializeResult(metadata=meta)

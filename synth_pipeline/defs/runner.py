@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -80,8 +82,75 @@ def _step_error(step_key: str, error: Any) -> str:
     message = first.message.strip()
     head, sep, rest = message.partition(": ")
     if sep and head.split(".")[-1] == first.cls_name:
-        message = rest if head.startswith("synth_pipeline.") else f"{first.cls_name}: {rest}"
+        # A refusal surfaces as a dg.Failure (`defs/failures.py`): its description alone.
+        ours = head.startswith("synth_pipeline.") or first.cls_name == "Failure"
+        message = rest if ours else f"{first.cls_name}: {rest}"
     return f"{stage}: {message}"
+
+
+# Tags of a run the CLI or a test executes in its own process: which process owns the run, so
+# a version whose process was killed between two stages is told from one still running.
+PID_TAG, HOST_TAG, STARTED_TAG = "synth/pid", "synth/host", "synth/process_started"
+
+
+def owner_tags() -> dict[str, str]:
+    from synth_pipeline.run_state import process_start_time
+
+    pid = os.getpid()
+    return {
+        PID_TAG: str(pid),
+        HOST_TAG: socket.gethostname(),
+        STARTED_TAG: repr(process_start_time(pid) or 0.0),
+    }
+
+
+def run_outcome(instance: dg.DagsterInstance) -> Callable[[str], str | None]:
+    """How a run of the instance ended, for `run_state.version_states`: None while it runs
+    (or when the instance does not know it), `interrupted` when its owning process is gone."""
+    from synth_pipeline.run_state import INTERRUPTED, process_alive
+
+    def outcome(run_id: str) -> str | None:
+        run = instance.get_run_by_id(run_id)
+        if run is None:
+            return None
+        if run.is_finished:
+            return f"run {run.status.value.lower()}"
+        tags = run.tags
+        if PID_TAG in tags and not process_alive(
+            tags.get(HOST_TAG), int(tags[PID_TAG]), float(tags.get(STARTED_TAG) or 0) or None
+        ):
+            return INTERRUPTED
+        return None
+
+    return outcome
+
+
+def fail_run(instance: dg.DagsterInstance) -> Callable[[str, str], None]:
+    """Mark a run whose process died as failed, so the UI stops showing it as started."""
+
+    def mark(run_id: str, message: str) -> None:
+        run = instance.get_run_by_id(run_id)
+        if run is not None and not run.is_finished:
+            instance.report_run_failed(run, message=message)
+
+    return mark
+
+
+def reconcile_versions(instance: dg.DagsterInstance, wh: Any, dataset: str) -> dict[str, Any]:
+    """Every version's state (`run_state.VersionState`), interrupted runs marked failed."""
+    from synth_pipeline.run_state import reconcile
+
+    return reconcile(wh, dataset, fail_run=fail_run(instance), run_outcome=run_outcome(instance))
+
+
+def unfinished_publication(instance: dg.DagsterInstance, dataset: str, version: str) -> list[str]:
+    """Of a version the warehouse has published, the steps Dagster never recorded (a crash
+    between moving the pointer and storing the event, or before the exports were written)."""
+    return [
+        stage
+        for stage in ("published", "exports")
+        if version not in instance.get_materialized_partitions(dg.AssetKey([dataset, stage]))
+    ]
 
 
 def materialize_version(
@@ -109,6 +178,7 @@ def materialize_version(
             partition_key=version,
             raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": console_log_level}}}},
+            tags=owner_tags(),
             **kwargs,
         )
     materialized = sorted(

@@ -32,6 +32,6 @@ distillation input it was asked for::
 Modules: `planner` (requests and their stable identities), `prompts` and
 `templates/` (one jinja2 file per strategy), `schema` (the response models),
 `providers` and `embedded`, `cache` (content-addressed answers in DuckDB),
-`limiter` (AIMD concurrency), `ledger` (usage per version and strategy,
-budgets), `engine` (the async run), `run` (one version end to end).
+`limiter` (AIMD concurrency), `ledger` (the call journal, usage per version
+and strategy, budgets), `engine` (the async run), `run` (one version end to end).
 """

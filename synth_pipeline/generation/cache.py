@@ -124,8 +124,8 @@ class ResponseCache:
         also: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
         conn: duckdb.DuckDBPyConnection | None = None,
     ) -> None:
-        """Write the cacheable outcomes, and run `also` (the usage ledger) in the same
-        transaction, so a kill leaves answers and their recorded spend consistent.
+        """Write the cacheable outcomes, and run `also` (the call journal, the usage ledger)
+        in the same transaction, so a kill leaves answers and their recorded use consistent.
         Uses `conn` when given (a writer holding one), else a short-lived connection."""
         rows = [self._row(o, identity) for o in outcomes if o.cacheable]
         if not rows and also is None:

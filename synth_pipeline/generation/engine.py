@@ -17,6 +17,10 @@ Faults and what becomes of them:
 
 The run stops with `GenerationError` only when the failure rate passes the
 spec's limit; a budget stops it cleanly (requests left are "not_run").
+
+Every HTTP request is journaled before it leaves (`ledger.JournalCall`, written by
+the cache writer's thread; the httpx request hook waits for the commit), and its
+response (status and usage) closes the row: a kill never loses a paid call.
 """
 
 from __future__ import annotations
@@ -41,7 +45,14 @@ import polars as pl
 from pydantic import BaseModel, ValidationError
 
 from synth_pipeline.generation.cache import CallOutcome, ResponseCache, cache_key
-from synth_pipeline.generation.ledger import Budget, Spend, StrategyUsage, UsageLedger
+from synth_pipeline.generation.ledger import (
+    Budget,
+    JournalCall,
+    Spend,
+    StrategyUsage,
+    UsageLedger,
+    estimate_prompt_tokens,
+)
 from synth_pipeline.generation.limiter import AdaptiveLimiter
 from synth_pipeline.generation.planner import GenerationRequest
 from synth_pipeline.generation.prompts import messages_hash
@@ -144,7 +155,13 @@ class _Fault:
 
 
 class _Calls:
-    n = 0
+    """The HTTP requests of one generation request (its retries and re-asks)."""
+
+    def __init__(self, strategy: str = "", key: str | None = None):
+        self.n = 0
+        self.strategy = strategy
+        self.key = key
+        self.current: JournalCall | None = None  # the journal row of the request on the wire
 
 
 # The HTTP-request counter of the request being processed (set per asyncio task).
@@ -210,6 +227,13 @@ def _usage(obj: Any) -> tuple[int, int]:
     return (getattr(obj, "prompt_tokens", 0) or 0, getattr(obj, "completion_tokens", 0) or 0)
 
 
+def _usage_of(usage: Any) -> tuple[int, int]:
+    """(prompt, completion) tokens of a response body's `usage` object."""
+    if not isinstance(usage, dict):
+        return 0, 0
+    return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+
+
 def _message(completion: Any) -> Any:
     choices = getattr(completion, "choices", None)
     return choices[0].message if choices else None
@@ -221,13 +245,19 @@ def _content(completion: Any) -> str | None:
 
 
 class _Writer:
-    """A background thread writing answers and their spend as they arrive.
+    """A background thread writing the call journal, answers and their spend as they arrive.
 
     Opening a DuckDB file costs about 15 ms of CPU, a write on an open connection
     about 5, so the writer keeps its connection for at most `hold_seconds`, then
     closes it for at least `gap_seconds` so another process (the CLI) gets its turn
-    at the file. Answers arriving during a gap are written when it ends: a kill
-    loses at most those (their keys are simply requested again).
+    at the file. Everything that arrived meanwhile is written in one transaction when
+    the gap ends (group commit).
+
+    A call about to be sent (`sent`) is waited for: the request leaves only once its
+    journal row is committed, so a kill never loses a paid call. Answers, what became of
+    each call, and failure counts are not waited for: a kill loses at most those not yet
+    written (their keys are simply requested again; their calls stay counted as sent,
+    with estimated tokens).
     """
 
     def __init__(
@@ -243,19 +273,46 @@ class _Writer:
         self.ledger = ledger
         self.hold_seconds = hold_seconds
         self.gap_seconds = gap_seconds
-        self.queue: queue.SimpleQueue[tuple[str, CallOutcome, Spend] | None] = queue.SimpleQueue()
+        self.queue: queue.SimpleQueue[tuple[str, Any, Any] | None] = queue.SimpleQueue()
         self.error: BaseException | None = None
+        self._dead = False
         self._thread = threading.Thread(target=self._run, name="generation-cache-writer")
         self._session: contextlib.ExitStack | None = None
         self._conn: Any = None
         self._opened_at = 0.0
         self._closed_at = -1e9
+        self._next_call = 0
+        self.journal_seconds = 0.0  # time spent committing batches that held sent calls
+        self.journal_batches = 0
+        self.journal_calls = 0
+
+    @property
+    def journaling(self) -> bool:
+        return self.ledger is not None
 
     def start(self) -> None:
         self._thread.start()
 
-    def put(self, item: tuple[str, CallOutcome, Spend]) -> None:
-        self.queue.put(item)
+    def put(self, strategy: str, outcome: CallOutcome) -> None:
+        self.queue.put(("answer", strategy, outcome))
+
+    def new_call(
+        self, strategy: str, key: str | None, estimated_prompt: int, estimated_cost: float
+    ) -> JournalCall:
+        self._next_call += 1
+        return JournalCall(self._next_call, strategy, key, estimated_prompt, estimated_cost)
+
+    async def sent(self, call: JournalCall) -> None:
+        """Return once the call's journal row is committed (durable before the request)."""
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        self.queue.put(("sent", call, (loop, done)))
+        if self._dead and not done.done():
+            raise GenerationError(f"writing the call journal failed: {self.error}")
+        await done
+
+    def closed(self, call: JournalCall) -> None:
+        self.queue.put(("closed", call, None))
 
     def _open(self) -> None:
         wait = self._closed_at + self.gap_seconds - time.monotonic()
@@ -298,18 +355,72 @@ class _Writer:
                     self._write(items)
                 if self._session and time.monotonic() - self._opened_at > self.hold_seconds:
                     self._close()
-        except BaseException as e:  # noqa: BLE001 - surfaced by close()
+        except BaseException as e:  # noqa: BLE001 - surfaced by close() and sent()
             self.error = e
+            self._dead = True
+            self._fail_waiting(e)
         finally:
             self._close()
 
-    def _write(self, items: list[tuple[str, CallOutcome, Spend]]) -> None:
-        deltas: dict[str, Spend] = {}
-        for strategy, _, spend in items:
-            deltas.setdefault(strategy, Spend()).add(spend)
+    def _fail_waiting(self, e: BaseException) -> None:
+        error = GenerationError(f"writing the call journal failed: {e}")
+        while True:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None and item[0] == "sent":
+                self._resolve(item[2], error)
+
+    @staticmethod
+    def _resolve(waiter: Any, error: BaseException | None = None) -> None:
+        loop, future = waiter
+
+        def settle() -> None:
+            if future.done():
+                return
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
+
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
+            loop.call_soon_threadsafe(settle)
+
+    def _write(self, items: list[tuple[str, Any, Any]]) -> None:
+        sent = [call for kind, call, _ in items if kind == "sent"]
+        closed = [call for kind, call, _ in items if kind == "closed"]
+        answers = [(strategy, o) for kind, strategy, o in items if kind == "answer"]
+        failures: dict[str, dict[str, int]] = {}
+        for strategy, o in answers:
+            if o.status == "failed" and not o.from_cache:
+                counts = failures.setdefault(strategy, {})
+                counts[o.error or "unknown"] = counts.get(o.error or "unknown", 0) + 1
         ledger = self.ledger
-        also = (lambda conn: ledger.add_spend(conn, deltas)) if ledger is not None else None
-        self.cache.store_many([o for _, o, _ in items], self.identity, also=also, conn=self._conn)
+
+        def journal(conn: Any) -> None:
+            assert ledger is not None
+            ledger.journal_sent(conn, sent)
+            ledger.journal_closed(conn, closed)
+            ledger.add_failures(conn, failures)
+
+        also = journal if ledger is not None else None
+        started = time.perf_counter()
+        try:
+            self.cache.store_many([o for _, o in answers], self.identity, also=also,
+                                  conn=self._conn)  # fmt: skip
+        except BaseException as e:
+            for kind, _, waiter in items:
+                if kind == "sent":
+                    self._resolve(waiter, GenerationError(f"writing the call journal failed: {e}"))
+            raise
+        if sent:
+            self.journal_seconds += time.perf_counter() - started
+            self.journal_batches += 1
+            self.journal_calls += len(sent)
+        for kind, _, waiter in items:
+            if kind == "sent":
+                self._resolve(waiter)
 
     async def close(self) -> None:
         self.queue.put(None)
@@ -373,6 +484,9 @@ class GenerationEngine:
         self._schemas: dict[type[BaseModel], dict[str, Any]] = {}
         self.http_calls = 0  # HTTP requests sent this run, retries and re-asks included
         self.limiter: AdaptiveLimiter | None = None
+        self._writer: _Writer | None = None
+        # (calls journaled, journal commits, seconds in those commits) of the last run
+        self.journal_stats: tuple[int, int, float] = (0, 0, 0.0)
 
     # --- keys ----------------------------------------------------------------------
 
@@ -467,8 +581,9 @@ class GenerationEngine:
                 if self.progress:
                     self.progress(snapshot())
 
-        client = self._client() if todo else None
         writer = _Writer(self.cache, self.provider.identity, self.ledger)
+        self._writer = writer
+        client = self._client() if todo else None
 
         def record(key: str, request: GenerationRequest, outcome: CallOutcome) -> None:
             outcomes[key] = outcome
@@ -481,7 +596,7 @@ class GenerationEngine:
                 self.provider.cost(outcome.prompt_tokens, outcome.completion_tokens),
             )
             u.spend.add(spend)
-            writer.put((request.strategy, outcome, spend))
+            writer.put(request.strategy, outcome)
             if outcome.status == "not_run":
                 return
             u.busy_seconds += outcome.latency_seconds
@@ -502,6 +617,11 @@ class GenerationEngine:
         async def worker() -> None:
             assert client is not None
             while todo and state.stop_reason is None:
+                if writer.error is not None:  # no journal, no cache: nothing may be sent
+                    raise GenerationError(
+                        f"writing the generation cache failed: {writer.error}",
+                        reason="write_error",
+                    )
                 key, request = todo.popleft()
                 u = stats[request.strategy]
                 if u.first_start is None:
@@ -532,6 +652,9 @@ class GenerationEngine:
                 key, request = todo.popleft()
                 record(key, request, self._not_run(key, reason=stop_reason_on_exit or "budget"))
             await writer.close()
+            self._writer = None
+            self.journal_stats = (writer.journal_calls, writer.journal_batches,
+                                  writer.journal_seconds)  # fmt: skip
             if client is not None:
                 await client.client.close()
             if self.ledger is not None and stop_reason_on_exit is not None:
@@ -575,11 +698,47 @@ class GenerationEngine:
     # --- one request ---------------------------------------------------------------
 
     def _client(self) -> Any:
-        async def count_request(_request: Any) -> None:
-            self.http_calls += 1
+        async def count_request(request: Any) -> None:
+            # Write-ahead: the journal row is committed before the request leaves, so a
+            # kill from here on leaves the call counted as paid.
             counter = _current_calls.get()
+            writer = self._writer
+            if counter is not None and writer is not None and writer.journaling:
+                try:
+                    body = len(request.content)
+                except Exception:  # noqa: BLE001 - a streamed body: no size to estimate from
+                    body = 0
+                estimate = estimate_prompt_tokens(body)
+                call = writer.new_call(
+                    counter.strategy, counter.key, estimate, self.provider.cost(estimate, 0)
+                )
+                try:
+                    await writer.sent(call)
+                except asyncio.CancelledError:
+                    call.status = "unsent"  # stopped before it left: not a paid call
+                    writer.closed(call)
+                    raise
+                counter.current = call
+            self.http_calls += 1
             if counter is not None:
                 counter.n += 1
+
+        async def answered(response: Any) -> None:
+            counter = _current_calls.get()
+            writer = self._writer
+            call = counter.current if counter is not None else None
+            if call is None or writer is None:
+                return
+            assert counter is not None
+            counter.current = None
+            pt = ct = 0
+            if response.status_code < 300:
+                with contextlib.suppress(Exception):  # usage is best effort; 0 if absent
+                    await response.aread()
+                    pt, ct = _usage_of(json.loads(response.content).get("usage"))
+            call.close("answered", http_status=response.status_code, prompt_tokens=pt,
+                       completion_tokens=ct, cost=self.provider.cost(pt, ct))  # fmt: skip
+            writer.closed(call)
 
         raw_client = openai.AsyncOpenAI(
             base_url=self.provider.endpoint(),
@@ -588,10 +747,19 @@ class GenerationEngine:
             timeout=self.provider.timeout_seconds,
             http_client=openai.DefaultAsyncHttpxClient(
                 timeout=self.provider.timeout_seconds,
-                event_hooks={"request": [count_request]},
+                event_hooks={"request": [count_request], "response": [answered]},
             ),
         )
         return instructor.from_openai(raw_client, mode=instructor.Mode.JSON_SCHEMA)
+
+    def _no_answer(self, counter: _Calls, result: CallOutcome | _Fault) -> None:
+        """The attempt is over and its last request never got a response (a timeout, a
+        lost connection): the call stays paid, with no tokens known."""
+        call, counter.current = counter.current, None
+        if call is not None and self._writer is not None:
+            reason = result.reason if isinstance(result, _Fault) else (result.error or "")
+            call.close("no_answer", error=reason or "no response")
+            self._writer.closed(call)
 
     def _worst_case(self, request: GenerationRequest) -> tuple[int, int, int]:
         """(calls, prompt tokens, completion tokens) one attempt may use, re-asks included."""
@@ -616,7 +784,7 @@ class GenerationEngine:
         budget: Budget,
         state: _RunState,
     ) -> CallOutcome:
-        counter = _Calls()
+        counter = _Calls(request.strategy, key)
         token = _current_calls.set(counter)
         started = time.monotonic()
         worst = self._worst_case(request)
@@ -640,6 +808,7 @@ class GenerationEngine:
                     result: CallOutcome | _Fault | None = None
                     try:
                         result = await self._attempt(client, key, request, started)
+                        self._no_answer(counter, result)
                     finally:
                         pt, ct = (
                             (result.prompt_tokens, result.completion_tokens) if result else (0, 0)
