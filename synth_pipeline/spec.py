@@ -233,6 +233,12 @@ class BudgetSpec(_Strict):
     max_calls: int | None = Field(default=None, ge=0, description="HTTP requests sent.")
     max_tokens: int | None = Field(default=None, ge=0, description="Prompt + completion tokens.")
     max_cost: float | None = Field(default=None, ge=0, description="USD, from provider.prices.")
+    allow_partial: bool = Field(
+        default=False,
+        description="false: a plan whose uncached requests cannot fit in what the budget has "
+        "left is refused before the first call, with the figures. true: generate what the "
+        "budget allows, stop cleanly, and resume the version later with a larger budget.",
+    )
 
 
 DEFAULT_REFUSAL_MARKERS = [

@@ -98,7 +98,11 @@ def test_a_budget_stops_cleanly_and_a_larger_one_resumes(
     tmp_path: Path, server: FakeOpenAIServer
 ) -> None:
     server.latency = 0.01
-    gen = {"records_per_label": 4, "strategies": STRATEGIES, "budget": {"max_calls": 10}}
+    gen = {
+        "records_per_label": 4,
+        "strategies": STRATEGIES,
+        "budget": {"max_calls": 10, "allow_partial": True},
+    }
     folder = make_dataset(tmp_path, generation=gen, provider=fake_provider(server.base_url))
     spec = load_spec(folder)
     wh = Warehouse(tmp_path / "warehouse.duckdb")
@@ -140,7 +144,7 @@ def test_a_budget_stops_cleanly_and_a_larger_one_resumes(
 
 def test_a_token_budget_is_never_exceeded(tmp_path: Path, server: FakeOpenAIServer) -> None:
     server.latency = 0.01
-    gen = {"records_per_label": 4, "budget": {"max_tokens": 3000}}
+    gen = {"records_per_label": 4, "budget": {"max_tokens": 3000, "allow_partial": True}}
     folder = make_dataset(tmp_path, generation=gen, provider=fake_provider(server.base_url))
     figures = run_version(folder, tmp_path / "w.duckdb", "v1")
     assert figures["stop_reason"] == "max_tokens" and figures["budget_stopped"]
@@ -152,7 +156,7 @@ def test_a_cost_budget_needs_a_price(tmp_path: Path, server: FakeOpenAIServer) -
         server.base_url,
         prices={"fake-model": {"prompt_per_million": 10.0, "completion_per_million": 20.0}},
     )
-    gen = {"records_per_label": 4, "budget": {"max_cost": 0.05}}
+    gen = {"records_per_label": 4, "budget": {"max_cost": 0.05, "allow_partial": True}}
     folder = make_dataset(tmp_path, generation=gen, provider=priced)
     figures = run_version(folder, tmp_path / "w.duckdb", "v1")
     assert figures["stop_reason"] == "max_cost"
@@ -160,3 +164,37 @@ def test_a_cost_budget_needs_a_price(tmp_path: Path, server: FakeOpenAIServer) -
     folder = make_dataset(tmp_path, generation=gen, provider=fake_provider(server.base_url))
     with pytest.raises(Exception, match="no price for model 'fake-model'"):
         run_version(folder, tmp_path / "w2.duckdb", "v1")
+
+
+def test_a_plan_the_budget_cannot_finish_is_refused_before_the_first_call(
+    tmp_path: Path, server: FakeOpenAIServer
+) -> None:
+    from synth_pipeline.generation.engine import GenerationError
+
+    server.latency = 0.01
+    gen = {"records_per_label": 4, "strategies": STRATEGIES, "budget": {"max_calls": 10}}
+    folder = make_dataset(tmp_path, generation=gen, provider=fake_provider(server.base_url))
+    spec = load_spec(folder)
+    wh = Warehouse(tmp_path / "warehouse.duckdb")
+    stages.load_seeds(spec, wh, "v1")
+    with pytest.raises(GenerationError) as refused:
+        stages.generate_candidates(spec, wh, "v1")
+    message = str(refused.value)
+    assert "generation.budget.max_calls: the plan needs at least 32 calls more" in message
+    assert "0 answered from the cache" in message and "10 calls has 10 calls left" in message
+    assert "allow_partial" in message
+    assert server.events == []  # nothing paid
+    assert wh.count("candidates", spec.name, "v1") == 0
+
+    # Paid answers count: 10 cached, 22 to go; 10 spent + 22 > 30 is refused, 40 fits.
+    spec.generation.budget.allow_partial = True
+    stages.generate_candidates(spec, wh, "v1")
+    paid = len(server.events)
+    spec.generation.budget.allow_partial = False
+    spec.generation.budget.max_calls = 30
+    with pytest.raises(GenerationError, match=f"at least {32 - paid} calls more"):
+        stages.generate_candidates(spec, wh, "v1")
+    assert len(server.events) == paid
+    spec.generation.budget.max_calls = 40
+    done = stages.generate_candidates(spec, wh, "v1")
+    assert done.frame.height == 32 and len(server.events) == 32

@@ -17,6 +17,7 @@ import dagster as dg
 
 from synth_pipeline.export_paths import ExportError
 from synth_pipeline.gates import GateRefused
+from synth_pipeline.generation.engine import GenerationError
 from synth_pipeline.spec import SpecError
 from synth_pipeline.stages import StageError
 from synth_pipeline.warehouse import DamagedWarehouseError, PublishedVersionError
@@ -28,6 +29,7 @@ REFUSALS: tuple[type[Exception], ...] = (
     SpecError,
     ExportError,
     DamagedWarehouseError,
+    GenerationError,  # a budget the plan cannot fit, a failure rate over the limit
 )
 
 

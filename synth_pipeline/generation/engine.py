@@ -562,6 +562,15 @@ class GenerationEngine:
                 f"model {self.provider.model!r}: add one, or remove max_cost"
             )
         budget = Budget(self.budget_spec, spent_before, self.provider.cost)
+        if todo and budget.limited and not budget.spec.allow_partial:
+            # Refused before the first call: a plan the budget cannot finish would stop
+            # half-way and leave a version that needs a larger budget anyway.
+            prompt = sum(self._worst_case(r)[1] // (self.provider.validation_reasks + 1)
+                         for _, r in todo)  # fmt: skip
+            need = Spend(len(todo), prompt, 0, self.provider.cost(prompt, 0))
+            problem = budget.shortfall(need, len(cached))
+            if problem:
+                raise GenerationError(problem, reason="budget")
 
         def snapshot() -> Progress:
             return Progress(

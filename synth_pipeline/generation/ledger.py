@@ -279,6 +279,28 @@ class Budget:
         self.reserved.add(want)
         return want
 
+    def shortfall(self, need: Spend, cached: int) -> str | None:
+        """Why a plan that needs at least `need` more (one call per uncached request, its
+        prompt, no completion) cannot fit in what the budget has left; None when it may."""
+        s, used = self.spec, self.used
+        limits = (
+            ("max_calls", s.max_calls, used.calls, need.calls, "{:,.0f} calls"),
+            ("max_tokens", s.max_tokens, used.tokens, need.tokens, "{:,.0f} tokens"),
+            ("max_cost", s.max_cost, used.cost, need.cost, "{:,.4f} USD"),
+        )
+        for name, limit, spent, wanted, unit in limits:
+            if limit is not None and spent + wanted > limit:
+                return (
+                    f"generation.budget.{name}: the plan needs at least {unit.format(wanted)} "
+                    f"more ({need.calls:,} uncached requests, {cached:,} answered from the "
+                    f"cache), but the budget of {unit.format(limit)} has "
+                    f"{unit.format(max(0, limit - spent))} left ({unit.format(spent)} spent by "
+                    f"earlier runs of this version). Raise generation.budget.{name}, plan fewer "
+                    "records, or set generation.budget.allow_partial: true to generate what the "
+                    "budget allows and resume later"
+                )
+        return None
+
     def settle(self, reservation: Spend, actual: Spend) -> None:
         self.reserved.add(Spend(-reservation.calls, -reservation.prompt_tokens,
                                 -reservation.completion_tokens, -reservation.cost))  # fmt: skip
