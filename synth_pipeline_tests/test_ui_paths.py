@@ -3,7 +3,9 @@ version (UI, CLI, schedule, sensors), the published pointer as a non-partitioned
 version ids that `synth versions` never cuts.
 
 No model: the new-version path stops at the run request; publication uses real rows written
-as stage tables (test_regression.py's helpers) and a real Dagster run of `published`.
+as stage tables (test_regression.py's helpers) and a real Dagster run of `published`. The
+whole path in the UI (launch, the sensor's run on the embedded model, the published version
+on its page, pruning) is test_ui_browser.py's.
 """
 
 from __future__ import annotations
@@ -178,114 +180,3 @@ def test_versions_never_cuts_a_version_id(project, monkeypatch):
         assert out.exit_code == 0, out.output
         for v in ids:  # whole, on one line, so it can be copied
             assert any(v in line for line in out.output.splitlines()), (width, v, out.output)
-
-
-def _graphql(base: str, query: str) -> dict:
-    import json
-    import urllib.request
-
-    req = urllib.request.Request(
-        f"{base}/graphql",
-        data=json.dumps({"query": query}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.loads(r.read())["data"]
-
-
-def test_ui_shows_the_published_version_and_makes_a_version_without_typing(
-    project,
-    rows,  # noqa: F811
-    exports_dir,  # noqa: F811
-    tmp_path,
-    monkeypatch,
-):
-    """In headless Chromium: current_published names v1 and its report; launching the
-    New_version job (no id typed) leads to a run of the version job for a generated id."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-    from pathlib import Path
-
-    from playwright.sync_api import sync_playwright
-
-    from synth_pipeline.defs.runner import project_instance
-    from synth_pipeline_tests.browser import CHROMIUM_ARGS, chromium_or_skip
-    from synth_pipeline_tests.conftest import REPO
-    from synth_pipeline_tests.test_ui_browser import _free_port, _wait_up
-
-    chromium = chromium_or_skip()
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    # The version run the UI starts must not load the embedded model: a closed endpoint.
-    monkeypatch.setenv("SYNTH_PROVIDER", "openai_compatible")
-    monkeypatch.setenv("SYNTH_BASE_URL", "http://127.0.0.1:9/v1")
-    project.add_dataset(DATASET)
-    seeds, holdout = rows
-    reference, clean = halves(holdout)
-    instance = project_instance()
-    try:
-        Versions(project, instance, seeds, reference).make("v1", clean)
-    finally:
-        instance.dispose()
-
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = (tmp_path / "dagster_dev.log").open("w")
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster"), "dev", "-w", str(REPO / "workspace.yaml")]
-        + ["-h", "127.0.0.1", "-p", str(port)],
-        cwd=REPO,
-        env={**os.environ},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        _wait_up(f"{base}/server_info", proc)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.goto(f"{base}/assets/{DATASET}/current_published")
-            page.wait_for_selector("text=published_version", timeout=90_000)
-            content = page.content()
-            for expected in ("v1", "report_html", "report.html", "score.headline"):
-                assert expected in content, expected
-            page.screenshot(path=str(tmp_path / "current_published.png"), full_page=True)
-
-            page.goto(f"{base}/locations/synth_pipeline/jobs/New_version_{DATASET}/playground")
-            page.wait_for_timeout(3000)
-            for name in ("Skip", "Dismiss"):
-                button = page.get_by_role("button", name=name)
-                if button.count():
-                    button.first.click()
-            page.keyboard.press("Escape")
-            page.get_by_role("button", name="Launch Run").first.click()
-
-            query = (
-                "{ runsOrError(limit: 10) { ... on Runs { results { runId jobName status "
-                "tags { key value } } } } }"
-            )
-            deadline, started = time.monotonic() + 120, None
-            while time.monotonic() < deadline and started is None:
-                time.sleep(2)
-                for run in _graphql(base, query)["runsOrError"]["results"]:
-                    tags = {t["key"]: t["value"] for t in run["tags"]}
-                    if run["jobName"] == version_job_name(DATASET) and tags.get(
-                        "dagster/sensor_name"
-                    ):
-                        started = (run["runId"], tags)
-            assert started, (tmp_path / "dagster_dev.log").read_text()[-3000:]
-            run_id, tags = started
-            assert VERSION_ID.match(tags["dagster/partition"]), tags
-            assert tags["dagster/run_key"] == f"ui-{tags['dagster/partition']}"
-            _graphql(base, f'mutation {{ terminateRun(runId: "{run_id}") {{ __typename }} }}')
-            browser.close()
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
