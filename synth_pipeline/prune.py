@@ -146,6 +146,13 @@ def _warehouse_versions(
     return statuses, rows
 
 
+# Statuses of versions that wait for a person's decision, as the list says them.
+WAITING_FOR_A_PERSON = {
+    "awaiting_review": "awaiting review",
+    "held_regression": "held by the regression gate",
+}
+
+
 def plan_prune(
     wh: Warehouse,
     registry: VersionRegistry,
@@ -170,6 +177,11 @@ def plan_prune(
         runs = registry.active_runs(dataset, version)
         if runs:
             kept[version] = "running: " + "; ".join(runs)
+    if not only:
+        # Waiting for a person (a review, an accepted regression): pruned only when named.
+        for version, status in statuses.items():
+            if version not in kept and status in WAITING_FOR_A_PERSON:
+                kept[version] = f"{WAITING_FOR_A_PERSON[status]} (name it to prune it)"
     if only:
         refusals = []
         for version in dict.fromkeys(only):

@@ -209,3 +209,14 @@ def test_cli_prune_asks_first_and_yes_skips_the_question(project, home):
 
     help_text = CliRunner().invoke(app, ["versions", "--help"], terminal_width=200).output
     assert "--prune" in help_text and "generation cache is kept" in help_text
+
+
+def test_a_version_waiting_for_a_person_stays_unless_named(project, instance):
+    _make_strays(project, instance)
+    wh, registry = project.warehouse(), InstanceVersions(instance)
+    wh.set_version_status(DS, "bad", "awaiting_review")
+    plan = plan_prune(wh, registry, DS, project.reports)
+    assert plan.versions == ["typo"]
+    assert plan.kept["bad"] == "awaiting review (name it to prune it)"
+    named = plan_prune(wh, registry, DS, project.reports, only=["bad"])
+    assert named.versions == ["bad"]
