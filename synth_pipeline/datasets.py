@@ -7,6 +7,7 @@ so the code location and the CLI keep every other dataset working and say why on
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +57,11 @@ def _known_list(data: Path) -> str:
     return f"known datasets: {', '.join(names)}" if names else f"no datasets in {data}"
 
 
+def _did_you_mean(name: str, data: Path) -> str:
+    close = difflib.get_close_matches(name, known_datasets(data), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def check_dataset_name(name: str, data: Path | None = None) -> str:
     """NAME if it can name a dataset folder that exists; DatasetError otherwise."""
     folder = data or data_dir()
@@ -65,7 +71,9 @@ def check_dataset_name(name: str, data: Path | None = None) -> str:
             f"starting with a letter, at most 63 characters; {_known_list(folder)}"
         )
     if not (folder / name / SPEC_FILE).is_file():
-        raise DatasetError(f"unknown dataset {_shown(name)}; {_known_list(folder)}")
+        raise DatasetError(
+            f"unknown dataset {_shown(name)}{_did_you_mean(name, folder)}; {_known_list(folder)}"
+        )
     return name
 
 

@@ -77,6 +77,7 @@ class VersionDiff:
             "added": recs(self.added),
             "removed": recs(self.removed),
             "kept": recs(self.kept),
+            "same_version": self.v1 == self.v2,
             "notes": self.notes,
             "regression": self.regression,
         }
@@ -146,7 +147,10 @@ def _metric_deltas(wh: Warehouse, dataset: str, v1: str, v2: str) -> list[dict[s
 
 
 def diff_versions(wh: Warehouse, dataset: str, v1: str, v2: str) -> VersionDiff:
-    """Records added, removed and kept from v1 to v2, label shifts and metric deltas."""
+    """Records added, removed and kept from v1 to v2, label shifts and metric deltas.
+
+    v1 == v2 is not an error (exit code 0 in the CLI): the diff is all zeros and its first
+    note says that both sides are the same version."""
     for v in (v1, v2):
         if not _exists(wh, dataset, v):
             raise DiffError(f"no version {v!r} of {dataset!r} in {wh.path}")
@@ -164,6 +168,11 @@ def diff_versions(wh: Warehouse, dataset: str, v1: str, v2: str) -> VersionDiff:
     )
     ids_a, ids_b = set(a["record_id"].to_list()), set(b["record_id"].to_list())
     notes = []
+    if v1 == v2:  # a valid question with an obvious answer: say so, and still show the version
+        notes.append(
+            f"both sides are the same version ({v1}): nothing can differ; "
+            f"pass two different versions of {dataset} to compare them"
+        )
     for v, frame in ((v1, a), (v2, b)):
         dupes = frame.height - frame["_norm"].n_unique() if frame.height else 0
         if dupes:
@@ -239,6 +248,9 @@ def render_diff(d: VersionDiff, sample: int = 5) -> Any:
         f"{d.ids['only_v2']} only in {d.v2}",
         *d.notes,
     ]
+    if d.v1 == d.v2:  # the first thing to read: why everything is zero
+        parts.insert(0, f"[bold yellow]{d.notes[0]}[/]")
+        parts.remove(d.notes[0])
     if d.labels:
         t = Table(title="labels")
         for col in ("label", d.v1, d.v2, "delta", "share delta"):

@@ -33,6 +33,10 @@ from synth_pipeline.spec import DatasetSpec
 from synth_pipeline.warehouse import Warehouse, validate_version
 
 FORMATS = ("openai-chat", "jsonl", "parquet", "hf")
+# What an openai-chat line does with the system prompt repeated on every line: the full one
+# (task and labels), none, or a short one (the labels alone; the task's first sentence for a
+# dataset without labels).
+SYSTEM_PROMPTS = ("keep", "drop", "short")
 DEFAULT_LICENSE = "cc-by-4.0"
 HF_DATA_FILE = "data/train-00000-of-00001.parquet"
 
@@ -74,7 +78,27 @@ def resolve_version(wh: Warehouse, dataset: str, version: str | None) -> str:
         if not published:
             raise ExportError(f"{dataset} has no published version; pass a version explicitly")
         return published
-    return validate_version(version)
+    version = validate_version(version)
+    known = existing_versions(wh, dataset)
+    if version not in known:
+        shown = ", ".join(known[:5]) + (f" and {len(known) - 5} more" if len(known) > 5 else "")
+        raise ExportError(
+            f"no such version {version!r} of {dataset}; "
+            + (f"its versions, newest first: {shown}" if known else f"{dataset} has no versions")
+        )
+    return version
+
+
+def existing_versions(wh: Warehouse, dataset: str) -> list[str]:
+    """The dataset's versions, newest first: those recorded in `versions` or holding records."""
+    rows = wh.rows(
+        "SELECT version, max(created_at) AS created FROM ("
+        " SELECT version, created_at FROM versions WHERE dataset = ?"
+        " UNION ALL SELECT DISTINCT version, NULL FROM dataset_records WHERE dataset = ?"
+        ") GROUP BY version ORDER BY created DESC NULLS LAST, version DESC",
+        [dataset, dataset],
+    )
+    return [r[0] for r in rows]
 
 
 def license_of(spec: DatasetSpec) -> str:
@@ -104,10 +128,22 @@ def record_frame(wh: Warehouse, spec: DatasetSpec, version: str) -> pl.DataFrame
     return pl.DataFrame(rows, schema=schema)
 
 
-def system_prompt(spec: DatasetSpec) -> str:
+def system_prompt(spec: DatasetSpec, mode: str = "keep") -> str | None:
+    """The system message of a chat line: `keep` the full prompt, `drop` none (None), `short`
+    the labels alone (labelled data) or the task's first sentence."""
+    if mode not in SYSTEM_PROMPTS:
+        raise ExportError(f"unknown system prompt mode {mode!r}; use {', '.join(SYSTEM_PROMPTS)}")
+    if mode == "drop":
+        return None
     task = " ".join(spec.task.split())
     if spec.is_labelled:
-        return f"{task}\nAnswer with exactly one of these labels: {', '.join(spec.labels)}."
+        labels = ", ".join(spec.labels)
+        if mode == "short":
+            return f"Labels: {labels}."
+        return f"{task}\nAnswer with exactly one of these labels: {labels}."
+    if mode == "short":
+        first, dot, _ = task.partition(". ")
+        return first + dot.strip()
     return task
 
 
@@ -120,7 +156,8 @@ def chat_turns(spec: DatasetSpec) -> tuple[str, list[str]]:
     return spec.text_field, [f.name for f in spec.fields if f.name != spec.text_field]
 
 
-def chat_example(spec: DatasetSpec, record: dict[str, Any]) -> dict[str, Any]:
+def chat_example(spec: DatasetSpec, record: dict[str, Any], system: str = "keep") -> dict[str, Any]:
+    """One chat line; `system` is a SYSTEM_PROMPTS mode (`drop`: no system message)."""
     user, answer_fields = chat_turns(spec)
     if len(answer_fields) == 1:
         answer = record.get(answer_fields[0])
@@ -129,9 +166,10 @@ def chat_example(spec: DatasetSpec, record: dict[str, Any]) -> dict[str, Any]:
         assistant = json.dumps(
             {k: record.get(k) for k in answer_fields}, ensure_ascii=False, sort_keys=False
         )
+    prompt = system_prompt(spec, system)
     return {
         "messages": [
-            {"role": "system", "content": system_prompt(spec)},
+            *([{"role": "system", "content": prompt}] if prompt is not None else []),
             {"role": "user", "content": str(record.get(user, ""))},
             {"role": "assistant", "content": "" if assistant is None else str(assistant)},
         ]
@@ -168,8 +206,12 @@ def export_version(
     out: Path | str,
     force: bool = False,
     overwrite: bool = False,
+    system_prompt: str = "keep",
 ) -> ExportResult:
     """Write one version in `fmt` to `out` (a file; a folder for `hf`).
+
+    `system_prompt` (openai-chat only): `keep` the full system message on every line, `drop`
+    it, or a `short` one (SYSTEM_PROMPTS).
 
     Raises ExportRefused, naming the failed checks, unless the version passed every gate or
     `force` is set. `version` None or "latest" is the published version. An existing target
@@ -177,6 +219,12 @@ def export_version(
     """
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if system_prompt not in SYSTEM_PROMPTS:
+        raise ExportError(
+            f"unknown system prompt mode {system_prompt!r}; use one of {', '.join(SYSTEM_PROMPTS)}"
+        )
+    if system_prompt != "keep" and fmt != "openai-chat":
+        raise ExportError(f"the system prompt option applies to openai-chat only, not {fmt}")
     dataset = spec.name
     version = resolve_version(wh, dataset, version)
     refusal = publish_refusal(wh, dataset, version, spec)
@@ -203,7 +251,8 @@ def export_version(
         path = files[-1].parent  # the card sits at the top of the folder
     else:
         if fmt == "openai-chat":
-            write = _lines_writer([chat_example(spec, r) for r in frame.iter_rows(named=True)])
+            lines = [chat_example(spec, r, system_prompt) for r in frame.iter_rows(named=True)]
+            write = _lines_writer(lines)
         elif fmt == "jsonl":
             write = _lines_writer(frame.to_dicts())
         else:
@@ -530,6 +579,7 @@ __all__ = [
     "DEFAULT_LICENSE",
     "FORMATS",
     "HF_DATA_FILE",
+    "SYSTEM_PROMPTS",
     "ExportError",
     "ExportPathError",
     "ExportRefused",
@@ -538,6 +588,7 @@ __all__ = [
     "default_exports_dir",
     "export_all",
     "export_published",
+    "existing_versions",
     "export_version",
     "provenance",
     "read_card_metadata",

@@ -6,6 +6,9 @@ import os
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# The report's score plot as a small PNG beside report.html: the Dagster UI page of the
+# published pointer embeds it (synth_pipeline.published_pointer).
+SCORECARD_NAME = "scorecard.png"
 
 
 def data_dir() -> Path:

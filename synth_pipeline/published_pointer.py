@@ -6,10 +6,15 @@ Plain warehouse reads, no Dagster: `defs/` turns this into the metadata of the
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from synth_pipeline.paths import SCORECARD_NAME
+from synth_pipeline.stats import significant
 from synth_pipeline.warehouse import Warehouse
+
+MAX_EMBEDDED_PNG = 200_000  # bytes; a larger file is named, not embedded
 
 # The figures a person looks at first, in the order shown.
 HEADLINE_FIGURES = (
@@ -32,6 +37,29 @@ class PublishedPointer:
     rows: int
     report_html: Path | None
     figures: dict[str, float] = field(default_factory=dict)
+
+    def markdown(self) -> str:
+        """The asset page's summary: version, headline figures (3 significant digits), the
+        score plot (a PNG data URI, which the Dagster UI's Markdown shows), the report's path."""
+        lines = [
+            f"**{self.dataset}: published version {self.version}** (since {self.published_at}; "
+            f"before it: {self.previous or 'none'}; {self.rows} records)",
+            "",
+        ]
+        if self.figures:
+            lines += ["| figure | value |", "|---|---|"]
+            lines += [f"| {k} | {significant(v):g} |" for k, v in self.figures.items()]
+        if self.report_html is None:
+            return "\n".join([*lines, "", "_no report found for this version_"])
+        scorecard = self.report_html.parent / SCORECARD_NAME
+        if scorecard.is_file() and scorecard.stat().st_size <= MAX_EMBEDDED_PNG:
+            uri = "data:image/png;base64," + base64.b64encode(scorecard.read_bytes()).decode()
+            lines += ["", f"![quality score]({uri})"]
+        lines += [
+            "",
+            f"Plots and every figure: the full report (open in a browser): `{self.report_html}`",
+        ]
+        return "\n".join(lines)
 
 
 def current_published(wh: Warehouse, dataset: str, reports_root: Path) -> PublishedPointer | None:

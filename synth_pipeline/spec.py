@@ -79,9 +79,11 @@ class _Strict(BaseModel):
 
 
 class FieldSpec(_Strict):
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    type: Literal["string", "integer", "number", "boolean"] = "string"
-    description: str
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="The field's key in a record.")
+    type: Literal["string", "integer", "number", "boolean"] = Field(
+        default="string", description="string, integer, number or boolean."
+    )
+    description: str = Field(description="What the field holds, in a few words.")
     min_length: int | None = Field(default=None, ge=0, description="Minimum characters (strings).")
     max_length: int | None = Field(default=None, ge=1, description="Maximum characters (strings).")
 
@@ -94,22 +96,36 @@ class ModelPrice(_Strict):
 class ProviderSpec(_Strict):
     """Where generation calls go. Every kind uses the same OpenAI-compatible client path."""
 
-    kind: Literal["embedded", "openai", "openai_compatible"] = "embedded"
-    model: str | None = None
-    base_url: str | None = None
+    kind: Literal["embedded", "openai", "openai_compatible"] = Field(
+        default="embedded",
+        description="embedded (the model shipped with the project, no key), openai, or "
+        "openai_compatible (vLLM, Ollama, a llama.cpp server: needs base_url).",
+    )
+    model: str | None = Field(default=None, description="Model name; ignored for embedded.")
+    base_url: str | None = Field(
+        default=None, description="The endpoint's OpenAI-compatible URL, ending in /v1."
+    )
     # Name of the environment variable holding the key; the key itself never lives in a spec.
-    api_key_env: str | None = None
-    temperature: float = Field(default=0.9, ge=0, le=2)
-    top_p: float = Field(default=0.95, gt=0, le=1)
-    max_tokens: int = Field(default=160, ge=1)
-    seed: int = 0
-    concurrency: int = Field(default=4, ge=1, le=256)
-    timeout_seconds: float = Field(default=120.0, gt=0)
-    max_retries: int = Field(default=3, ge=0)
+    api_key_env: str | None = Field(
+        default=None, description="Name of the environment variable holding the API key."
+    )
+    temperature: float = Field(default=0.9, ge=0, le=2, description="Sampling temperature.")
+    top_p: float = Field(default=0.95, gt=0, le=1, description="Nucleus sampling share.")
+    max_tokens: int = Field(default=160, ge=1, description="Most tokens one answer may have.")
+    seed: int = Field(default=0, description="Shifts every request's sampling seed.")
+    concurrency: int = Field(default=4, ge=1, le=256, description="Requests in flight at most.")
+    timeout_seconds: float = Field(default=120.0, gt=0, description="Per request.")
+    max_retries: int = Field(
+        default=3, ge=0, description="Retries after a transport fault (rate limit, 5xx, timeout)."
+    )
     # Re-asks after a reply that fails schema validation (instructor feeds the error back).
-    validation_reasks: int = Field(default=1, ge=0, le=5)
+    validation_reasks: int = Field(
+        default=1, ge=0, le=5, description="Re-asks after a reply that fails the schema."
+    )
     # Price table, USD per million tokens, keyed by model name. The embedded model costs 0.
-    prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    prices: dict[str, ModelPrice] = Field(
+        default_factory=dict, description="USD per million tokens, by model name; for budgets."
+    )
 
     @model_validator(mode="after")
     def _check_kind(self) -> ProviderSpec:
@@ -123,7 +139,9 @@ class ProviderSpec(_Strict):
 class _StrategyBase(_Strict):
     weight: float = Field(default=1.0, gt=0, description="Share of the target records.")
     # A jinja2 file in the dataset folder replacing the strategy's built-in user prompt.
-    template: str | None = None
+    template: str | None = Field(
+        default=None, description="A jinja2 file in the dataset folder replacing the prompt."
+    )
     seeds_per_prompt: int | None = Field(
         default=None, ge=0, description="Few-shot seeds per call; generation.seeds_per_prompt."
     )
@@ -147,9 +165,13 @@ class ClassBalanceStrategy(_StrategyBase):
 
     name: Literal["class_balance"]
     # "uniform", or a share per label (normalised; labels left out get 0).
-    target: Literal["uniform"] | dict[str, float] = "uniform"
+    target: Literal["uniform"] | dict[str, float] = Field(
+        default="uniform", description="uniform, or a share per label (normalised)."
+    )
     # Count the seeds in the final distribution, so their imbalance is corrected.
-    include_seeds: bool = True
+    include_seeds: bool = Field(
+        default=True, description="Count the seeds in the final distribution."
+    )
 
     @model_validator(mode="after")
     def _check_target(self) -> ClassBalanceStrategy:
@@ -166,9 +188,13 @@ class AttributesStrategy(_StrategyBase):
 
     name: Literal["attributes"]
     # Dimension -> values, e.g. tone: [polite, angry], persona: [...], typo_level: [...].
-    attributes: dict[str, list[str]] = Field(default_factory=dict)
+    attributes: dict[str, list[str]] = Field(
+        default_factory=dict, description="Dimension -> values, one value sampled per prompt."
+    )
     # Edge cases the seeds lack; sampled as one more dimension named "scenario".
-    scenarios: list[str] = Field(default_factory=list)
+    scenarios: list[str] = Field(
+        default_factory=list, description="Edge cases the seeds lack; one per prompt."
+    )
 
     @model_validator(mode="after")
     def _check_values(self) -> AttributesStrategy:
@@ -192,10 +218,12 @@ class DistillationStrategy(_StrategyBase):
 
     name: Literal["distillation"]
     # JSONL or CSV in the dataset folder; each row holds some of the spec's content fields.
-    inputs_file: str
+    inputs_file: str = Field(description="JSONL or CSV of unlabelled inputs in the folder.")
     # The teacher; the dataset's provider when unset. SYNTH_PROVIDER and friends do not
     # apply to it (they steer the generator).
-    teacher: ProviderSpec | None = None
+    teacher: ProviderSpec | None = Field(
+        default=None, description="The teacher model; the dataset's provider when unset."
+    )
 
     @model_validator(mode="after")
     def _check_file(self) -> DistillationStrategy:
@@ -213,7 +241,9 @@ class EvolutionStrategy(_StrategyBase):
 
     name: Literal["evolution"]
     operations: list[Literal["harder", "more_specific", "more_diverse"]] = Field(
-        default_factory=lambda: list(EVOLUTION_OPERATIONS), min_length=1
+        default_factory=lambda: list(EVOLUTION_OPERATIONS),
+        min_length=1,
+        description="Rewrites to choose from, one per call.",
     )
 
 
@@ -258,14 +288,21 @@ DEFAULT_REFUSAL_MARKERS = [
 
 class GenerationSpec(_Strict):
     # Labelled datasets: records per label; unlabelled: total records.
-    records_per_label: int | None = Field(default=None, ge=1)
-    total_records: int | None = Field(default=None, ge=1)
+    records_per_label: int | None = Field(
+        default=None, ge=1, description="Classification: records to generate per label."
+    )
+    total_records: int | None = Field(
+        default=None, ge=1, description="Instruction datasets: records to generate in all."
+    )
     seeds_per_prompt: int = Field(default=3, ge=0, description="Few-shot seeds shown per call.")
     max_failure_rate: float = Field(
         default=0.5, ge=0, le=1, description="Generation stops with an error above this share."
     )
     strategies: list[StrategySpec] = Field(
-        default_factory=lambda: [SeedVariationStrategy(name="seed_variation")], min_length=1
+        default_factory=lambda: [SeedVariationStrategy(name="seed_variation")],
+        min_length=1,
+        description="How prompts are made: seed_variation, class_balance, attributes, "
+        "distillation, evolution, each at most once, weighted.",
     )
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
     top_up_factor: float = Field(
@@ -276,7 +313,10 @@ class GenerationSpec(_Strict):
         "more (0 turns top-up off).",
     )
     # A generated string field starting with one of these (case-insensitive) is a refusal.
-    refusal_markers: list[str] = Field(default_factory=lambda: list(DEFAULT_REFUSAL_MARKERS))
+    refusal_markers: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_REFUSAL_MARKERS),
+        description="A generated string starting with one of these is a refusal.",
+    )
     prompt_format: Literal["auto", "chat", "document"] = Field(
         default="auto",
         description="chat: the seeds as earlier turns of a conversation and a JSON answer "
@@ -315,6 +355,8 @@ class GenerationSpec(_Strict):
 
 
 class QualitySpec(_Strict):
+    """Yield and length bounds of the curated data (checked by the blocking quality suite)."""
+
     min_yield: int = Field(ge=0, description="Minimum rows the filtered data must keep.")
     min_length: int = Field(default=1, ge=0, description="Minimum characters of the text field.")
     max_length: int = Field(default=2000, ge=1, description="Maximum characters of the text field.")
@@ -327,22 +369,40 @@ class QualitySpec(_Strict):
 
 
 class DatasetSpec(_Strict):
-    name: str
-    kind: Literal["classification", "instruction"]
+    name: str = Field(description="The dataset's name; must match its folder's name.")
+    kind: Literal["classification", "instruction"] = Field(
+        description="classification (text and a label) or instruction (e.g. question/answer)."
+    )
     task: str = Field(description="What the records are for; shown to the generator.")
-    fields: list[FieldSpec] = Field(min_length=1)
+    fields: list[FieldSpec] = Field(min_length=1, description="The fields of one record.")
     text_field: str = Field(
         description="The main text field: dedup, lengths and similarity use it."
     )
-    label_field: str | None = None
-    labels: list[str] = Field(default_factory=list)
-    seeds_file: str = "seeds.jsonl"
-    holdout_file: str = "holdout.jsonl"
-    generation: GenerationSpec
+    label_field: str | None = Field(
+        default=None, description="Classification: the field holding the label."
+    )
+    labels: list[str] = Field(
+        default_factory=list, description="Classification: every allowed label (two or more)."
+    )
+    seeds_file: str = Field(
+        default="seeds.jsonl", description="Real examples shown to the generator (JSONL or CSV)."
+    )
+    holdout_file: str = Field(
+        default="holdout.jsonl",
+        description="Other real examples, never shown to the generator; the report judges on them.",
+    )
+    generation: GenerationSpec = Field(description="How many records, and how they are asked for.")
     provider: ProviderSpec = Field(default_factory=ProviderSpec)
     quality: QualitySpec
-    curation: CurationSpec = Field(default_factory=CurationSpec)
-    report: ReportSpec = Field(default_factory=ReportSpec)
+    curation: CurationSpec = Field(
+        default_factory=CurationSpec,
+        description="Which filters run and their thresholds (synth_pipeline/curation/config.py).",
+    )
+    report: ReportSpec = Field(
+        default_factory=ReportSpec,
+        description="The report's figures and the thresholds its gate checks "
+        "(synth_pipeline/report/config.py).",
+    )
     review: ReviewSpec = Field(
         default_factory=ReviewSpec, description="Human review of a sample before publication."
     )

@@ -17,3 +17,11 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def significant(value: float, digits: int = 3) -> float:
+    """`value` rounded to `digits` significant digits, for reading (0.123456 -> 0.123,
+    1234.5 -> 1230.0); zero, infinities and NaN are returned unchanged."""
+    if value == 0 or not math.isfinite(value):
+        return value
+    return round(value, digits - 1 - math.floor(math.log10(abs(value))))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,62 @@ from synth_pipeline.report.score import THRESHOLDS
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data"
+# Where the project writes by default (synth_pipeline.paths, exports.default_exports_dir):
+# no test may write there. `_isolated_locations` moves them, `_checkout_untouched` checks.
+GUARDED = (DATA, REPO / ".dagster_home")
+
+
+def checkout_files() -> set[str]:
+    """Every file under the checkout's data/ and .dagster_home/ (ignored by git or not), and
+    git's view of data/ (a tracked file changed in place)."""
+    found = {str(p.relative_to(REPO)) for root in GUARDED for p in root.rglob("*") if p.is_file()}
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--", "data"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return found | {f"git: {line}" for line in status.stdout.splitlines()}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_locations(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every test writes its warehouse, reports, exports and Dagster instance under a
+    temporary folder unless it sets its own (monkeypatch.setenv wins inside the test); the
+    developer's environment variables for them are ignored during the run."""
+    root = tmp_path_factory.mktemp("locations")
+    home = root / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SYNTH_EXPORTS_DIR", str(root / "exports"))
+        mp.setenv("SYNTH_REPORTS_DIR", str(root / "reports"))
+        mp.setenv("SYNTH_WAREHOUSE", str(root / "warehouse.duckdb"))
+        mp.setenv("DAGSTER_HOME", str(home))
+        # runner.project_instance() sets os.environ["DAGSTER_HOME"] itself; the context's
+        # undo restores the original value (or its absence) all the same.
+        yield root
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _checkout_untouched(_isolated_locations: Path) -> Iterator[None]:
+    """Fails the run (an error at its end) when a test left a new file in the checkout's
+    data/ or .dagster_home/. Only new files count: a developer's own warehouse or instance
+    may already be there."""
+    before = checkout_files()
+    yield
+    new = sorted(checkout_files() - before)
+    if new:
+        pytest.fail(
+            "the tests wrote into the checkout (set SYNTH_* / DAGSTER_HOME to a temporary "
+            "folder in the test): " + ", ".join(new[:20]),
+            pytrace=False,
+        )
 
 
 class Project:
-    """A scratch copy of datasets with its own warehouse and reports folder."""
+    """A scratch copy of datasets with its own warehouse, reports and exports folders."""
 
     def __init__(self, root: Path):
         self.root = root
@@ -25,6 +78,7 @@ class Project:
         self.data.mkdir()
         self.warehouse_path = root / "warehouse.duckdb"
         self.reports = root / "reports"
+        self.exports = root / "exports"
 
     def add_dataset(self, dataset: str, **overrides: Any) -> Path:
         """Copy a demo dataset, deep-merging `overrides` into its spec."""
@@ -64,6 +118,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project
     monkeypatch.setenv("SYNTH_DATA_DIR", str(p.data))
     monkeypatch.setenv("SYNTH_WAREHOUSE", str(p.warehouse_path))
     monkeypatch.setenv("SYNTH_REPORTS_DIR", str(p.reports))
+    monkeypatch.setenv("SYNTH_EXPORTS_DIR", str(p.exports))
     for var in ("SYNTH_PROVIDER", "SYNTH_BASE_URL", "SYNTH_MODEL", "SYNTH_API_KEY_ENV"):
         monkeypatch.delenv(var, raising=False)
     yield p

@@ -138,7 +138,9 @@ class DegenerateSpec(_Strict):
         default_factory=lambda: list(DEFAULT_BOILERPLATE),
         description="Case-insensitive regexes (Rust regex syntax) that mark model boilerplate.",
     )
-    check_script: bool = True
+    check_script: bool = Field(
+        default=True, description="Drop records written mostly in a script the seeds do not use."
+    )
     min_script_share: float = Field(
         default=0.5,
         ge=0,
@@ -159,7 +161,9 @@ class DegenerateSpec(_Strict):
         "description, a label or a prompt template, unless real records share that run too "
         "(the model echoed its prompt).",
     )
-    check_restatement: bool = True
+    check_restatement: bool = Field(
+        default=True, description="Drop answers that restate the question (instruction datasets)."
+    )
     restatement_threshold: float = Field(
         default=0.95,
         gt=0,
@@ -206,12 +210,14 @@ class DedupSpec(_Strict):
         description="Drop a candidate when this share of its word runs (seed_overlap_ngram "
         "words) occur in the seeds: a seed cut short, padded with filler, or two joined.",
     )
-    seed_overlap_ngram: int = Field(default=3, ge=2, le=8)
+    seed_overlap_ngram: int = Field(
+        default=3, ge=2, le=8, description="Words per run compared by seed_overlap_share."
+    )
     shingle_size: int = Field(
         default=1, ge=1, le=5, description="Word n-gram size of shingles; 1 suits short texts."
     )
     num_perm: int = Field(default=192, ge=16, le=1024, description="MinHash permutations.")
-    seed: int = Field(default=42, ge=0)
+    seed: int = Field(default=42, ge=0, description="Seed of the MinHash and token hashes.")
 
 
 class ContaminationSpec(_Strict):
@@ -231,8 +237,14 @@ class ContaminationSpec(_Strict):
 
 
 class PiiSpec(_Strict):
-    mode: Literal["redact", "drop"] = "redact"
-    types: list[PiiType] = Field(default_factory=lambda: list(ALL_PII_TYPES))
+    """Personal data in generated records (`pii` filter)."""
+
+    mode: Literal["redact", "drop"] = Field(
+        default="redact", description="redact: mask the match and keep the row; drop: drop it."
+    )
+    types: list[PiiType] = Field(
+        default_factory=lambda: list(ALL_PII_TYPES), description="Kinds of personal data sought."
+    )
 
 
 class JudgeSpec(_Strict):
@@ -244,9 +256,16 @@ class JudgeSpec(_Strict):
     `max_margin` in probability.
     """
 
-    enabled: bool = False
-    max_margin: float = Field(default=0.5, ge=0, le=1)
-    min_seeds_per_label: int = Field(default=2, ge=1)
+    enabled: bool = Field(default=False, description="Run label agreement (`label_agreement`).")
+    max_margin: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Drop a row when another label is more probable by more than this.",
+    )
+    min_seeds_per_label: int = Field(
+        default=2, ge=1, description="Seeds each label needs when label agreement is on."
+    )
 
 
 _PATTERNS_DOC = (
@@ -290,7 +309,7 @@ class VoiceSpec(_PatternFamily):
 class RealismSpec(_Strict):
     """A cross-fitted real-vs-candidate classifier (`realism` filter)."""
 
-    enabled: bool = True
+    enabled: bool = Field(default=True, description="Run the realism filter.")
     seed_quantile: float = Field(
         default=0.05,
         ge=0,
@@ -342,7 +361,9 @@ class GatesSpec(_Strict):
         description="Each label's share may differ from uniform by this fraction of the "
         "uniform share.",
     )
-    max_near_duplicate_rate: float = Field(default=0.05, ge=0, le=1)
+    max_near_duplicate_rate: float = Field(
+        default=0.05, ge=0, le=1, description="Most share of curated rows flagged near-duplicate."
+    )
 
 
 class CurationSpec(_Strict):

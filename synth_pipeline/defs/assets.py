@@ -389,6 +389,7 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
 
 def pointer_metadata(p: PublishedPointer) -> dict[str, Any]:
     meta: dict[str, Any] = {
+        "summary": dg.MetadataValue.md(p.markdown()),  # figures, the score plot, the path
         "published_version": dg.MetadataValue.text(p.version),
         "published_at": dg.MetadataValue.text(p.published_at),
         "previous_published": dg.MetadataValue.text(p.previous or "none"),
@@ -401,7 +402,7 @@ def pointer_metadata(p: PublishedPointer) -> dict[str, Any]:
         meta["report_html"] = dg.MetadataValue.path(str(p.report_html))
         meta["report_link"] = dg.MetadataValue.url(p.report_html.resolve().as_uri())
     for metric, value in p.figures.items():
-        meta[metric] = dg.MetadataValue.float(value)
+        meta[metric] = figure_value(float(value))  # 3 significant digits
     return meta
 
 
@@ -438,14 +439,18 @@ def _regression_result(c: Comparison) -> dg.AssetCheckResult:
 
 
 def _report_metadata(result: Any) -> dict[str, Any]:
+    """The summary (figures, the score plot, the path) first; figures to 3 significant
+    digits (exact values: metrics.json and the report_metrics table)."""
     meta: dict[str, Any] = {
-        "headline_score": dg.MetadataValue.float(float(result.headline_score)),
-        "html_report": dg.MetadataValue.path(str(result.html_path)),
-        "metrics_json": dg.MetadataValue.path(str(result.json_path)),
         "summary": dg.MetadataValue.md(result.markdown),
+        "headline_score": figure_value(float(result.headline_score)),
+        "html_report": dg.MetadataValue.path(str(result.html_path)),
+        # Opens the report where the browser allows file:// links from the UI's page.
+        "report_link": dg.MetadataValue.url(result.html_path.resolve().as_uri()),
+        "metrics_json": dg.MetadataValue.path(str(result.json_path)),
     }
     for metric, value in result.metrics.items():
-        meta[metric] = dg.MetadataValue.float(float(value))
+        meta[metric] = figure_value(float(value))
     return meta
 
 

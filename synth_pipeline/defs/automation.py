@@ -4,6 +4,9 @@ A schedule cannot request a partition that does not exist yet, so each tick
 adds its version to the instance first and then asks for a run of it
 (`version_request`); the sensors do the same.
 
+The nightly schedule skips a night when nothing changed since the dataset's latest version
+that was published or held by a gate (`synth_pipeline.changes` decides and says why).
+
 From the UI, a version needs no typed id: launching the `New_version_<dataset>` job
 (Jobs, then Launchpad, then "Launch run") makes a version id of the form the CLI and the
 schedule use and adds it as a partition; the `<dataset>_new_version_request` sensor then
@@ -17,8 +20,10 @@ from typing import Any
 
 import dagster as dg
 
+from synth_pipeline.changes import changes_since_latest
 from synth_pipeline.defs.runner import new_version_id
 from synth_pipeline.spec import DatasetSpec
+from synth_pipeline.warehouse import Warehouse
 
 DEFAULT_CRON = "0 2 * * *"
 DEFAULT_TIMEZONE = "UTC"
@@ -50,9 +55,19 @@ def nightly_schedule(spec: DatasetSpec, job: Any) -> dg.ScheduleDefinition:
         execution_timezone=os.environ.get("SYNTH_SCHEDULE_TIMEZONE", DEFAULT_TIMEZONE),
         job=job,
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        description=f"Regenerate {spec.name} every night as a new version.",
+        description=f"Regenerate {spec.name} every night as a new version, unless nothing "
+        "changed (spec, seed or holdout file, code version, provider, model) since its latest "
+        "version that was published or held by a gate.",
     )
     def _nightly(context: dg.ScheduleEvaluationContext):
+        try:
+            report = changes_since_latest(spec, Warehouse(lock_timeout_seconds=30))
+        except Exception as e:  # a busy or damaged warehouse: run, and let the run say why
+            context.log.warning(f"{spec.name}: could not compare with earlier versions: {e}")
+        else:
+            if not report.changed:
+                return dg.SkipReason(report.summary())
+            context.log.info(f"{spec.name}: {report.summary()}")
         when = context.scheduled_execution_time
         version = new_version_id(when.astimezone(UTC) if when else None)
         return version_request(context.instance, spec.name, version, f"nightly-{version}")

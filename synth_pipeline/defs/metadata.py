@@ -7,6 +7,8 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from synth_pipeline.stats import significant
+
 _TYPE_NAMES = {pl.String: "string", pl.Int64: "integer", pl.Float64: "float", pl.Boolean: "boolean"}
 
 
@@ -35,12 +37,14 @@ def column_schema(frame: pl.DataFrame) -> dg.TableSchema:
 
 
 def figure_value(v: Any) -> Any:
+    """A figure as typed metadata; floats rounded to 3 significant digits for reading (the
+    exact values stay in the warehouse and metrics.json)."""
     if isinstance(v, bool):
         return dg.MetadataValue.bool(v)
     if isinstance(v, int):
         return dg.MetadataValue.int(v)
     if isinstance(v, float):
-        return dg.MetadataValue.float(v)
+        return dg.MetadataValue.float(significant(v))
     if isinstance(v, dict | list):
         return dg.MetadataValue.json(v)
     return dg.MetadataValue.text(str(v))

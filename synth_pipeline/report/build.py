@@ -35,6 +35,7 @@ import polars as pl
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from synth_pipeline.curation.content import missed_junk_share
+from synth_pipeline.paths import SCORECARD_NAME
 from synth_pipeline.report import plots
 from synth_pipeline.report.analysis import (
     Corpus,
@@ -481,9 +482,13 @@ def build_report(
         "review": review_payload(review),
     }
     json_path.write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
+    (out_dir / SCORECARD_NAME).write_bytes(plots.data_uri_bytes(small_uri))
 
+    plot_titles = ["Quality score"] + [
+        f["title"] for sec in sections for f in sec.get("figures", [])
+    ]
     markdown = _markdown(
-        spec, version, headline, shown_parts, thresholds, metrics, small_uri, html_path
+        spec, version, headline, shown_parts, thresholds, metrics, small_uri, html_path, plot_titles
     )
     return ReportResult(
         metrics=metrics,
@@ -1153,7 +1158,12 @@ def _trend_section(history: list[dict], version: str, metrics: dict[str, float])
     return {"id": "trend", "title": "Trend", "figures": figures, "tables": [table], "intro": intro}
 
 
-def _markdown(spec, version, headline, parts, thresholds, metrics, uri, html_path) -> str:
+def _markdown(
+    spec, version, headline, parts, thresholds, metrics, uri, html_path, plot_titles=()
+) -> str:
+    """The report's summary for the Dagster UI (the asset's `summary` metadata): headline,
+    key figures (3 decimals), thresholds, the score plot as a PNG data URI (the
+    UI's Markdown renderer allows `data:` images), the other plots by name, and the path."""
     part_txt = ", ".join(
         f"{p} {'n/a' if v is None else f'{100 * v:.0f}'}" for p, v in parts.items()
     )
@@ -1186,7 +1196,10 @@ def _markdown(spec, version, headline, parts, thresholds, metrics, uri, html_pat
                 f"| {t.name} | {_fmt(t.observed)} | {t.comparison} {_fmt(t.threshold)} | "
                 f"{'pass' if t.passed else 'FAIL'}{f' ({t.note})' if t.note else ''} |"
             )
-    lines += ["", f"![quality score]({uri})", "", f"Full report: `{html_path}`"]
+    lines += ["", f"![quality score]({uri})"]
+    if len(plot_titles) > 1:
+        lines += ["", f"Plots in the full report: {', '.join(plot_titles)}."]
+    lines += ["", f"Full report (open in a browser): `{html_path}`"]
     return "\n".join(lines)
 
 

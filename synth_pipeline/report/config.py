@@ -21,10 +21,10 @@ class HeadlineWeights(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    fidelity: float = Field(default=0.3, ge=0)
-    utility: float = Field(default=0.3, ge=0)
-    diversity: float = Field(default=0.2, ge=0)
-    privacy: float = Field(default=0.2, ge=0)
+    fidelity: float = Field(default=0.3, ge=0, description="Weight of real-vs-synthetic likeness.")
+    utility: float = Field(default=0.3, ge=0, description="Weight of TSTR / judge usefulness.")
+    diversity: float = Field(default=0.2, ge=0, description="Weight of lexical diversity.")
+    privacy: float = Field(default=0.2, ge=0, description="Weight of distance from real rows.")
 
     @model_validator(mode="after")
     def _check_sum(self) -> HeadlineWeights:
@@ -101,7 +101,9 @@ class ReportSpec(BaseModel):
     # The four defaults below were chosen so that a clean version of the shipped demos passes
     # and one where a large share of the rows is junk fails (docs/BENCHMARKS.md has the
     # demo's figures; synth_pipeline_tests/test_report_gate.py plants junk in real rows).
-    min_headline_score: float | None = Field(default=None, ge=0, le=100)
+    min_headline_score: float | None = Field(
+        default=None, ge=0, le=100, description="The 0-100 headline score."
+    )
     min_tstr_macro_f1: float | None = Field(
         default=None, ge=0, le=1, description="Labelled datasets only."
     )
@@ -145,7 +147,9 @@ class ReportSpec(BaseModel):
         ge=0,
         description="Distinct-2 of the synthetic text / distinct-2 of as many real records.",
     )
-    max_near_copy_share: float | None = Field(default=None, ge=0, le=1)
+    max_near_copy_share: float | None = Field(
+        default=None, ge=0, le=1, description="Share of synthetic records near-copying a real one."
+    )
     max_holdout_contamination: int | None = Field(
         default=None, ge=0, description="Synthetic records matching a holdout record."
     )

@@ -37,6 +37,11 @@ def to_data_uri(fig: Figure, dpi: int = 96) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def data_uri_bytes(uri: str) -> bytes:
+    """The PNG bytes of a `to_data_uri` string."""
+    return base64.b64decode(uri.split(",", 1)[1])
+
+
 def scorecard(
     headline: float,
     parts: dict[str, float | None],
