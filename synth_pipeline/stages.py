@@ -32,7 +32,13 @@ from synth_pipeline.generation.providers import resolve_provider
 from synth_pipeline.generation.run import generate_version
 from synth_pipeline.progress import emit
 from synth_pipeline.records import RECORD_COLUMNS, file_sha256, label_counts, load_real_records
-from synth_pipeline.spec import DatasetSpec, DistillationStrategy, SpecError, missing_templates
+from synth_pipeline.spec import (
+    SPEC_FILE,
+    DatasetSpec,
+    DistillationStrategy,
+    SpecError,
+    missing_templates,
+)
 from synth_pipeline.warehouse import Warehouse
 
 Log = Callable[[str], None]
@@ -120,17 +126,27 @@ def check_holdout_disjoint(spec: DatasetSpec, seeds: pl.DataFrame, holdout: pl.D
     )
 
 
-def check_version_start(spec: DatasetSpec, wh: Warehouse) -> tuple[pl.DataFrame, pl.DataFrame]:
+def check_version_start(
+    spec: DatasetSpec, wh: Warehouse, version: str | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """What an input stage checks before anything of the version is written (even the
-    stage's own bookkeeping): its inputs (`check_inputs`) and a warehouse that reads back
-    whole (`Warehouse.verify`). Returns (seeds, holdout)."""
+    stage's own bookkeeping): its inputs (`check_inputs`), a warehouse that reads back
+    whole (`Warehouse.verify`) and, for VERSION, a plan its budget can finish. Returns
+    (seeds, holdout)."""
     inputs = check_inputs(spec)
     wh.verify()
+    if version is not None:
+        from synth_pipeline.generation.run import budget_refusal
+
+        problem = budget_refusal(spec, wh, version, inputs[0])
+        if problem:
+            where = spec.path(SPEC_FILE) if spec.folder is not None else spec.name
+            raise SpecError(f"{where}: {problem}")
     return inputs
 
 
 def load_seeds(spec: DatasetSpec, wh: Warehouse, version: str) -> StageOutput:
-    frame, _ = check_version_start(spec, wh)  # bad input or a damaged file: nothing written
+    frame, _ = check_version_start(spec, wh, version)  # bad input, damaged file: no write
     provider = resolve_provider(spec.provider)
     wh.replace_version("seeds", spec.name, version, frame)
     wh.record_version(
@@ -155,7 +171,7 @@ def load_seeds(spec: DatasetSpec, wh: Warehouse, version: str) -> StageOutput:
 
 
 def load_holdout(spec: DatasetSpec, wh: Warehouse, version: str) -> StageOutput:
-    _, frame = check_version_start(spec, wh)  # it may run before seeds: the same refusals
+    _, frame = check_version_start(spec, wh, version)  # it may run before seeds: the same refusals
     wh.replace_version("holdout", spec.name, version, frame)
     return StageOutput(
         frame,

@@ -170,31 +170,38 @@ def test_a_plan_the_budget_cannot_finish_is_refused_before_the_first_call(
     tmp_path: Path, server: FakeOpenAIServer
 ) -> None:
     from synth_pipeline.generation.engine import GenerationError
+    from synth_pipeline.spec import SpecError
 
     server.latency = 0.01
     gen = {"records_per_label": 4, "strategies": STRATEGIES, "budget": {"max_calls": 10}}
     folder = make_dataset(tmp_path, generation=gen, provider=fake_provider(server.base_url))
     spec = load_spec(folder)
     wh = Warehouse(tmp_path / "warehouse.duckdb")
-    stages.load_seeds(spec, wh, "v1")
-    with pytest.raises(GenerationError) as refused:
-        stages.generate_candidates(spec, wh, "v1")
+    # Up front: the version's first stage refuses before it writes anything.
+    with pytest.raises(SpecError) as refused:
+        stages.load_seeds(spec, wh, "v1")
     message = str(refused.value)
+    assert str(folder / "spec.yaml") in message
     assert "generation.budget.max_calls: the plan needs at least 32 calls more" in message
     assert "0 answered from the cache" in message and "10 calls has 10 calls left" in message
     assert "allow_partial" in message
     assert server.events == []  # nothing paid
-    assert wh.count("candidates", spec.name, "v1") == 0
+    assert wh.count("seeds", spec.name, "v1") == 0  # nothing written
 
     # Paid answers count: 10 cached, 22 to go; 10 spent + 22 > 30 is refused, 40 fits.
     spec.generation.budget.allow_partial = True
+    stages.load_seeds(spec, wh, "v1")
     stages.generate_candidates(spec, wh, "v1")
     paid = len(server.events)
     spec.generation.budget.allow_partial = False
     spec.generation.budget.max_calls = 30
-    with pytest.raises(GenerationError, match=f"at least {32 - paid} calls more"):
+    with pytest.raises(SpecError, match=f"at least {32 - paid} calls more"):
+        stages.load_seeds(spec, wh, "v1")
+    # The engine checks again before its first call (the seeds are there already).
+    with pytest.raises(GenerationError, match=f"{paid} answered from the cache"):
         stages.generate_candidates(spec, wh, "v1")
     assert len(server.events) == paid
     spec.generation.budget.max_calls = 40
+    stages.load_seeds(spec, wh, "v1")
     done = stages.generate_candidates(spec, wh, "v1")
     assert done.frame.height == 32 and len(server.events) == 32

@@ -562,15 +562,9 @@ class GenerationEngine:
                 f"model {self.provider.model!r}: add one, or remove max_cost"
             )
         budget = Budget(self.budget_spec, spent_before, self.provider.cost)
-        if todo and budget.limited and not budget.spec.allow_partial:
-            # Refused before the first call: a plan the budget cannot finish would stop
-            # half-way and leave a version that needs a larger budget anyway.
-            prompt = sum(self._worst_case(r)[1] // (self.provider.validation_reasks + 1)
-                         for _, r in todo)  # fmt: skip
-            need = Spend(len(todo), prompt, 0, self.provider.cost(prompt, 0))
-            problem = budget.shortfall(need, len(cached))
-            if problem:
-                raise GenerationError(problem, reason="budget")
+        problem = self.budget_shortfall(budget, [r for _, r in todo], len(cached))
+        if problem:
+            raise GenerationError(problem, reason="budget")
 
         def snapshot() -> Progress:
             return Progress(
@@ -769,6 +763,26 @@ class GenerationEngine:
             reason = result.reason if isinstance(result, _Fault) else (result.error or "")
             call.close("no_answer", error=reason or "no response")
             self._writer.closed(call)
+
+    def budget_shortfall(
+        self, budget: Budget, uncached: list[GenerationRequest], cached: int
+    ) -> str | None:
+        """Why `uncached` cannot all be asked within what `budget` has left (one call each,
+        its prompt, no completion: the least they can cost); None when they may, or when the
+        spec allows a partial run. A plan the budget cannot finish is refused before the
+        first call: it would stop half-way and need a larger budget anyway."""
+        if not uncached or not budget.limited or budget.spec.allow_partial:
+            return None
+        reasks = self.provider.validation_reasks + 1
+        prompt = sum(self._worst_case(r)[1] // reasks for r in uncached)
+        need = Spend(len(uncached), prompt, 0, self.provider.cost(prompt, 0))
+        return budget.shortfall(need, cached)
+
+    def uncached(self, requests: list[GenerationRequest]) -> tuple[list[GenerationRequest], int]:
+        """The requests the cache cannot answer (one per distinct key), and how many it can."""
+        first = {self.key_for(r): r for r in reversed(requests)}
+        cached = self.cache.lookup(list(first))
+        return [r for k, r in first.items() if k not in cached], len(cached)
 
     def _worst_case(self, request: GenerationRequest) -> tuple[int, int, int]:
         """(calls, prompt tokens, completion tokens) one attempt may use, re-asks included."""

@@ -487,6 +487,18 @@ class UsageLedger:
                 )
 
 
+def version_spend(warehouse: Warehouse, dataset: str, version: str) -> Spend:
+    """What every run of the version has spent so far (what a budget counts)."""
+    ensure_ledger_table(warehouse)
+    calls, prompt, completion, cost = warehouse.rows(
+        "SELECT coalesce(sum(calls), 0), coalesce(sum(prompt_tokens), 0), "
+        f"coalesce(sum(completion_tokens), 0), coalesce(sum(cost_usd), 0) "
+        f"FROM {LEDGER_TABLE} WHERE dataset = ? AND version = ?",
+        [dataset, version],
+    )[0]
+    return Spend(int(calls), int(prompt), int(completion), float(cost))
+
+
 def ensure_ledger_table(warehouse: Warehouse) -> None:
     with warehouse.connect() as conn:
         _ensure(conn)

@@ -21,7 +21,7 @@ from synth_pipeline.generation.engine import (
     merge_runs,
 )
 from synth_pipeline.generation.engine import candidate_frame as _candidate_frame
-from synth_pipeline.generation.ledger import UsageLedger
+from synth_pipeline.generation.ledger import Budget, UsageLedger, version_spend
 from synth_pipeline.generation.planner import Plan, plan_generation
 from synth_pipeline.generation.providers import ResolvedProvider, resolve_provider
 from synth_pipeline.generation.schema import ResponseModels
@@ -39,6 +39,27 @@ class GenerationResult:
     run: GenerationRun
     frame: pl.DataFrame
     figures: dict[str, Any]
+
+
+def budget_refusal(
+    spec: DatasetSpec, wh: Warehouse, version: str, seeds: pl.DataFrame
+) -> str | None:
+    """Checked before a version writes anything: why its plan cannot be finished within
+    `generation.budget`, counting answers already in the cache and what earlier runs of the
+    version spent; None when it can (or the budget allows a partial run). The engine checks
+    again before its first call (a distillation teacher's requests included)."""
+    budget_spec = spec.generation.budget
+    if budget_spec is None or budget_spec.allow_partial:
+        return None
+    provider = resolve_provider(spec.provider)
+    budget = Budget(budget_spec, version_spend(wh, spec.name, version), provider.cost)
+    if not budget.limited:
+        return None
+    engine = GenerationEngine(
+        provider, ResponseModels(spec), ResponseCache(wh, spec.name), budget=budget_spec
+    )
+    uncached, cached = engine.uncached(plan_generation(spec, seeds).requests)
+    return engine.budget_shortfall(budget, uncached, cached)
 
 
 def generate_version(
