@@ -586,9 +586,11 @@ def export(
         _fail(f"cannot write {out}: {e.strerror or e}")
     if res.forced:
         console.print(f"[bold red]FORCED export; the version failed its gates:[/] {res.refusal}")
+    seeds = f", {res.seed_rows} of them real seeds" if res.seed_rows else ""
+    test = f" and {res.test_rows} real holdout records as test" if res.test_rows else ""
     console.print(
-        f"Exported {res.rows} records of {dataset} version {res.version} as {fmt} "
-        f"to [bold]{res.path}[/]"
+        f"Exported {res.rows} records of {dataset} version {res.version} as train{seeds}{test}, "
+        f"{fmt}, to [bold]{res.path}[/]"
     )
     if push_to_hub is not None:
         from synth_pipeline.hub import HubError, push_folder

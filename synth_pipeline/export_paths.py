@@ -186,11 +186,11 @@ def check_folder_target(
     files: Sequence[str],
     overwrite: bool,
     warehouse: Path | None = None,
-    keep_out: str | None = None,
+    keep_out: str | Sequence[str] | None = None,
 ) -> Path:
     """The resolved folder a folder export may be written to. `files` are the relative paths
-    it will write; `keep_out` a glob (relative to the folder) of files that must not be there
-    besides them, since they would be read with the export (they are never deleted)."""
+    it will write; `keep_out` a glob, or several, (relative to the folder) of files that must
+    not be there besides them, since they would be read with the export (never deleted)."""
     folder = resolved(out)
     _check_protected(folder, warehouse)
     if _is_link(folder):
@@ -226,7 +226,8 @@ def check_folder_target(
         _check_existing_file(path, overwrite=True)
     if keep_out:
         ours = {folder / rel for rel in files}
-        others = sorted(p for p in folder.glob(keep_out) if p not in ours)
+        globs = [keep_out] if isinstance(keep_out, str) else list(keep_out)
+        others = sorted({p for g in globs for p in folder.glob(g) if p not in ours})
         if others:
             raise _refuse(
                 folder,
@@ -243,7 +244,7 @@ def write_folder(
     *,
     overwrite: bool = False,
     warehouse: Path | None = None,
-    keep_out: str | None = None,
+    keep_out: str | Sequence[str] | None = None,
 ) -> list[Path]:
     """Write a folder export: each `(relative path, writer)` in order. A new folder is built
     under a temporary name beside it and renamed into place; in an existing folder (only with

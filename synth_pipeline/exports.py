@@ -3,10 +3,21 @@
 Only a version that passed every publication gate exports (`gates.publish_refusal`);
 `force=True` overrides that, and the Hugging Face card then says so at its top.
 
-The Hugging Face folder is the Hub's plain-data layout, written without the `datasets`
-library: `data/train-00000-of-00001.parquet` plus a `README.md` dataset card whose YAML
-front matter declares `configs` (so `load_dataset(folder)` finds the split) and
-`dataset_info` (features and split sizes), and whose body holds the provenance.
+Every export is laid out for a trainer: a `train` split holds the version's synthetic
+records (plus the real seeds when the spec's `export.include_seeds_in_train` is set) and a
+`test` split holds the version's real holdout, never synthetic. Every row carries its
+provenance: `origin` (real | synthetic), `version`, and for synthetic rows the generation
+`strategy` and `model` (from `candidates`; empty for real rows).
+
+- `jsonl` and `parquet`: one file, both splits, told apart by a `split` column.
+- `openai-chat`: a training file: the train split only, never the holdout.
+- `hf`: the Hub's plain-data layout, written without the `datasets` library:
+  `data/train-00000-of-00001.parquet`, `data/test-00000-of-00001.parquet` and a `README.md`
+  dataset card whose YAML front matter declares `configs` (so `load_dataset(folder)` finds
+  both splits) and `dataset_info` (features, with the label as a `ClassLabel` in the spec's
+  label order, and split sizes), and whose body says which rows are real and holds the
+  provenance. The label column of the Parquet files holds the class index, as the Hub's own
+  files do, and their schema metadata carries the same features.
 
 Where an export may be written, and how (no overwriting without `overwrite`, no links, never
 the warehouse, the Dagster instance or a dataset folder, temporary name then rename, the
@@ -20,7 +31,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import yaml
@@ -32,13 +43,21 @@ from synth_pipeline.paths import PROJECT_ROOT
 from synth_pipeline.spec import DatasetSpec
 from synth_pipeline.warehouse import Warehouse, validate_version
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 FORMATS = ("openai-chat", "jsonl", "parquet", "hf")
 # What an openai-chat line does with the system prompt repeated on every line: the full one
 # (task and labels), none, or a short one (the labels alone; the task's first sentence for a
 # dataset without labels).
 SYSTEM_PROMPTS = ("keep", "drop", "short")
 DEFAULT_LICENSE = "cc-by-4.0"
-HF_DATA_FILE = "data/train-00000-of-00001.parquet"
+HF_DATA_FILE = "data/train-00000-of-00001.parquet"  # the train split
+HF_TEST_FILE = "data/test-00000-of-00001.parquet"  # the real holdout
+HF_SPLIT_FILES = {"train": HF_DATA_FILE, "test": HF_TEST_FILE}
+SPLITS = ("train", "test")
+# Per-row provenance, after the spec's fields; `split` precedes them in jsonl and parquet.
+PROVENANCE_COLUMNS = ("origin", "version", "strategy", "model")
 
 _POLARS_TYPES: dict[str, pl.DataType] = {
     "string": pl.String(),
@@ -60,10 +79,12 @@ class ExportResult:
     version: str
     format: str
     path: Path  # the file written, or the folder for `hf`
-    rows: int
+    rows: int  # train rows: what a trainer trains on (synthetic, plus seeds if configured)
     forced: bool = False
     refusal: str | None = None  # why the gates refuse the version (set when forced)
     files: list[Path] = field(default_factory=list)
+    test_rows: int = 0  # real holdout rows written as the test split (none for openai-chat)
+    seed_rows: int = 0  # real seed rows in the train split (export.include_seeds_in_train)
 
 
 def default_exports_dir() -> Path:
@@ -102,7 +123,8 @@ def existing_versions(wh: Warehouse, dataset: str) -> list[str]:
 
 
 def license_of(spec: DatasetSpec) -> str:
-    return getattr(spec, "license", None) or DEFAULT_LICENSE
+    """The card's license: the spec's `export.license` (cc-by-4.0 unless set)."""
+    return spec.export.license or DEFAULT_LICENSE
 
 
 # --- records ------------------------------------------------------------------------------
@@ -112,9 +134,12 @@ def _field_names(spec: DatasetSpec) -> list[str]:
     return [f.name for f in spec.fields]
 
 
-def record_frame(wh: Warehouse, spec: DatasetSpec, version: str) -> pl.DataFrame:
-    """The version's records as typed columns: record_id, then the spec's fields in order."""
-    stored = wh.stage("dataset_records", spec.name, version)
+def record_frame(
+    wh: Warehouse, spec: DatasetSpec, version: str, table: str = "dataset_records"
+) -> pl.DataFrame:
+    """The version's records (or its `seeds` or `holdout`) as typed columns: record_id, then
+    the spec's fields in order."""
+    stored = wh.stage(table, spec.name, version)
     names = _field_names(spec)
     rows = []
     for r in stored.iter_rows(named=True):
@@ -126,6 +151,79 @@ def record_frame(wh: Warehouse, spec: DatasetSpec, version: str) -> pl.DataFrame
         rows.append({"record_id": r["record_id"], **{n: rec.get(n) for n in names}})
     schema = {"record_id": pl.String(), **{f.name: _POLARS_TYPES[f.type] for f in spec.fields}}
     return pl.DataFrame(rows, schema=schema)
+
+
+@dataclass
+class Splits:
+    """What every export is made of: `train` and `test` frames with the same columns
+    (record_id, the spec's fields, PROVENANCE_COLUMNS)."""
+
+    train: pl.DataFrame
+    test: pl.DataFrame
+    synthetic_rows: int
+    seed_rows: int
+
+    def frame(self, split: str) -> pl.DataFrame:
+        return self.train if split == "train" else self.test
+
+    def flat(self) -> pl.DataFrame:
+        """Both splits in one frame, with a `split` column before the provenance columns."""
+        frames = [
+            self.frame(s).with_columns(pl.lit(s).alias("split")).select(_flat_columns(self.train))
+            for s in SPLITS
+        ]
+        return pl.concat(frames, how="vertical")
+
+
+def _flat_columns(frame: pl.DataFrame) -> list[str]:
+    data = [c for c in frame.columns if c not in PROVENANCE_COLUMNS]
+    return [*data, "split", *PROVENANCE_COLUMNS]
+
+
+def _with_provenance(
+    frame: pl.DataFrame, origin: str, version: str, generated: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    if generated is None:
+        generated = pl.DataFrame(
+            schema={"record_id": pl.String(), "strategy": pl.String(), "model": pl.String()}
+        )
+    return (
+        frame.join(generated, on="record_id", how="left", maintain_order="left")
+        .with_columns(pl.lit(origin).alias("origin"), pl.lit(version).alias("version"))
+        .select(*frame.columns, *PROVENANCE_COLUMNS)
+    )
+
+
+def split_frames(wh: Warehouse, spec: DatasetSpec, version: str) -> Splits:
+    """The version's `train` split (its synthetic records, then the real seeds when
+    `export.include_seeds_in_train`) and `test` split (its real holdout), with provenance."""
+    records = record_frame(wh, spec, version)
+    generated = wh.rows(
+        # One row per record: its successful generation first, then the earliest sample.
+        "SELECT record_id,"
+        " first(strategy ORDER BY status = 'ok' DESC, sample_index NULLS LAST),"
+        " first(model ORDER BY status = 'ok' DESC, sample_index NULLS LAST) FROM candidates "
+        "WHERE dataset = ? AND version = ? GROUP BY record_id",
+        [spec.name, version],
+    )
+    by_id = pl.DataFrame(
+        generated,
+        schema={"record_id": pl.String(), "strategy": pl.String(), "model": pl.String()},
+        orient="row",
+    )
+    train = [_with_provenance(records, "synthetic", version, by_id)]
+    seeds = 0
+    if spec.export.include_seeds_in_train:
+        seed_frame = record_frame(wh, spec, version, "seeds")
+        seeds = seed_frame.height
+        train.append(_with_provenance(seed_frame, "real", version))
+    test = _with_provenance(record_frame(wh, spec, version, "holdout"), "real", version)
+    return Splits(
+        train=pl.concat(train, how="vertical"),
+        test=test,
+        synthetic_rows=records.height,
+        seed_rows=seeds,
+    )
 
 
 def system_prompt(spec: DatasetSpec, mode: str = "keep") -> str | None:
@@ -208,7 +306,9 @@ def export_version(
     overwrite: bool = False,
     system_prompt: str = "keep",
 ) -> ExportResult:
-    """Write one version in `fmt` to `out` (a file; a folder for `hf`).
+    """Write one version in `fmt` to `out` (a file; a folder for `hf`): its `train` split
+    (synthetic records, plus the seeds with `export.include_seeds_in_train`) and its `test`
+    split (the real holdout), except `openai-chat`, a training file of the train split alone.
 
     `system_prompt` (openai-chat only): `keep` the full system message on every line, `drop`
     it, or a `short` one (SYSTEM_PROMPTS).
@@ -232,17 +332,18 @@ def export_version(
         raise ExportRefused(
             f"refusing to export: {refusal} (--force / force=True exports it anyway)"
         )
-    frame = record_frame(wh, spec, version)
-    if frame.is_empty():
+    splits = split_frames(wh, spec, version)
+    if splits.synthetic_rows == 0:
         raise ExportError(f"version {version} of {dataset} has no dataset records to export")
     path = _target(Path(out), spec, version, fmt)
     files: list[Path]
+    test_rows = 0 if fmt == "openai-chat" else splits.test.height
     if fmt == "hf":
         files = _write_hf(
             wh,
             spec,
             version,
-            frame,
+            splits,
             path,
             forced=bool(force and refusal),
             refusal=refusal,
@@ -250,13 +351,15 @@ def export_version(
         )
         path = files[-1].parent  # the card sits at the top of the folder
     else:
-        if fmt == "openai-chat":
-            lines = [chat_example(spec, r, system_prompt) for r in frame.iter_rows(named=True)]
+        if fmt == "openai-chat":  # a training file: never the holdout
+            lines = [
+                chat_example(spec, r, system_prompt) for r in splits.train.iter_rows(named=True)
+            ]
             write = _lines_writer(lines)
         elif fmt == "jsonl":
-            write = _lines_writer(frame.to_dicts())
+            write = _lines_writer(splits.flat().to_dicts())
         else:
-            write = frame.write_parquet
+            write = splits.flat().write_parquet
         path = write_file(path, write, overwrite=overwrite, warehouse=wh.path)
         files = [path]
     return ExportResult(
@@ -264,10 +367,12 @@ def export_version(
         version=version,
         format=fmt,
         path=path,
-        rows=frame.height,
+        rows=splits.train.height,
         forced=bool(force and refusal),
         refusal=refusal,
         files=files,
+        test_rows=test_rows,
+        seed_rows=splits.seed_rows,
     )
 
 
@@ -362,39 +467,92 @@ def _size_category(n: int) -> str:
     return "100K<n<1M" if n < 1_000_000 else "n>1M"
 
 
+def hf_features(spec: DatasetSpec) -> list[dict[str, Any]]:
+    """The card's `dataset_info.features`: the label as a `ClassLabel` in the spec's label
+    order (names keyed by quoted indices, as the Hub writes them), then the provenance."""
+    out: list[dict[str, Any]] = [{"name": "record_id", "dtype": "string"}]
+    for f in spec.fields:
+        if spec.is_labelled and f.name == spec.label_field:
+            names = {str(i): label for i, label in enumerate(spec.labels)}
+            out.append({"name": f.name, "dtype": {"class_label": {"names": names}}})
+        else:
+            out.append({"name": f.name, "dtype": _HF_DTYPES[f.type]})
+    return out + [{"name": c, "dtype": "string"} for c in PROVENANCE_COLUMNS]
+
+
+def _arrow_features(spec: DatasetSpec) -> dict[str, Any]:
+    """The same features in the `datasets` library's own form, for the Parquet metadata."""
+    out: dict[str, Any] = {}
+    for feat in hf_features(spec):
+        dtype = feat["dtype"]
+        if isinstance(dtype, dict):
+            names = list(dtype["class_label"]["names"].values())
+            out[feat["name"]] = {"names": names, "_type": "ClassLabel"}
+        else:
+            out[feat["name"]] = {"dtype": dtype, "_type": "Value"}
+    return out
+
+
+_ARROW_TYPES = {"string": "string", "int64": "int64", "float64": "float64", "bool": "bool_"}
+
+
+def hf_table(spec: DatasetSpec, frame: pl.DataFrame) -> pa.Table:
+    """One split as the Arrow table the `hf` folder stores: the label as its class index,
+    exact column types, and the features in the schema metadata (key `huggingface`)."""
+    import pyarrow as pa
+
+    if spec.is_labelled and spec.label_field:
+        label = spec.label_field
+        unknown = sorted(set(frame[label].drop_nulls().to_list()) - set(spec.labels))
+        if unknown:
+            raise ExportError(
+                f"labels {unknown} of {spec.name} are not in the spec's labels {spec.labels}; "
+                "a ClassLabel cannot hold them"
+            )
+        frame = frame.with_columns(
+            pl.col(label).replace_strict(
+                spec.labels, list(range(len(spec.labels))), return_dtype=pl.Int64
+            )
+        )
+    fields = []
+    for feat in hf_features(spec):
+        dtype = feat["dtype"]
+        kind = "int64" if isinstance(dtype, dict) else _ARROW_TYPES[dtype]
+        fields.append(pa.field(feat["name"], getattr(pa, kind)()))
+    meta = {"huggingface": json.dumps({"info": {"features": _arrow_features(spec)}})}
+    table = frame.select([f.name for f in fields]).to_arrow()
+    return table.cast(pa.schema(fields)).replace_schema_metadata(meta)
+
+
 def card_metadata(
-    spec: DatasetSpec, frame: pl.DataFrame, data_bytes: int, prov: dict[str, Any], forced: bool
+    spec: DatasetSpec, splits: Splits, data_bytes: int, prov: dict[str, Any], forced: bool
 ) -> dict[str, Any]:
     """The card's YAML front matter: the Hub's `configs` and `dataset_info` keys."""
-    features = [{"name": "record_id", "dtype": "string"}] + [
-        {"name": f.name, "dtype": _HF_DTYPES[f.type]} for f in spec.fields
-    ]
     tags = ["synthetic", "synth-pipeline"]
     if forced:
         tags.append("forced-export-failed-gates")
+    present = [s for s in SPLITS if s == "train" or splits.test.height]
+    sizes = {s: int(splits.frame(s).estimated_size()) for s in present}
     return {
         "license": license_of(spec),
         "pretty_name": f"{spec.name} {prov['version']}",
         "task_categories": ["text-classification" if spec.is_labelled else "text-generation"],
-        "size_categories": [_size_category(frame.height)],
+        "size_categories": [_size_category(sum(splits.frame(s).height for s in present))],
         "tags": tags,
         "configs": [
             {
                 "config_name": "default",
-                "data_files": [{"split": "train", "path": HF_DATA_FILE}],
+                "data_files": [{"split": s, "path": HF_SPLIT_FILES[s]} for s in present],
             }
         ],
         "dataset_info": {
-            "features": features,
+            "features": hf_features(spec),
             "splits": [
-                {
-                    "name": "train",
-                    "num_bytes": int(frame.estimated_size()),
-                    "num_examples": frame.height,
-                }
+                {"name": s, "num_bytes": sizes[s], "num_examples": splits.frame(s).height}
+                for s in present
             ],
             "download_size": data_bytes,
-            "dataset_size": int(frame.estimated_size()),
+            "dataset_size": sum(sizes.values()),
         },
         "synth_pipeline": {
             "dataset": spec.name,
@@ -403,6 +561,9 @@ def card_metadata(
             "provider": prov["provider"],
             "model": prov["model"],
             "forced_export": forced,
+            "train_synthetic_rows": splits.synthetic_rows,
+            "train_real_seed_rows": splits.seed_rows,
+            "test_real_holdout_rows": splits.test.height,
         },
     }
 
@@ -418,15 +579,46 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+_PROVENANCE_DOC = {
+    "origin": "`real` (a seed or holdout record from the dataset's real files) or "
+    "`synthetic` (generated)",
+    "version": "the dataset version this row was exported from",
+    "strategy": "generation strategy of a synthetic row; empty for real rows",
+    "model": "model that generated a synthetic row; empty for real rows",
+}
+
+
+def _splits_text(splits: Splits) -> str:
+    seeds = (
+        f", then **{splits.seed_rows} real seed records** (`origin: real`, the examples shown "
+        "to the generator; `export.include_seeds_in_train`)"
+        if splits.seed_rows
+        else ""
+    )
+    train = (
+        f"- **`train`** ({splits.train.height} rows, `{HF_DATA_FILE}`): "
+        f"**{splits.synthetic_rows} synthetic records** (`origin: synthetic`){seeds}."
+    )
+    if splits.test.height:
+        test = (
+            f"- **`test`** ({splits.test.height} rows, `{HF_TEST_FILE}`): the **real holdout**, "
+            "every row `origin: real`, never synthetic and never shown to the generator. "
+            "Evaluate on it; do not train on it."
+        )
+    else:
+        test = "- **`test`**: none; this version recorded no real holdout."
+    return "## Splits\n\n" + train + "\n" + test
+
+
 def render_card(
     spec: DatasetSpec,
-    frame: pl.DataFrame,
+    splits: Splits,
     data_bytes: int,
     prov: dict[str, Any],
     forced: bool = False,
     refusal: str | None = None,
 ) -> str:
-    meta = card_metadata(spec, frame, data_bytes, prov, forced)
+    meta = card_metadata(spec, splits, data_bytes, prov, forced)
     front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
     name, version = spec.name, prov["version"]
     out = [f"---\n{front}---", f"# {name} — version {version}"]
@@ -439,7 +631,7 @@ def render_card(
         )
     published = prov["published_version"]
     out.append(
-        f"Synthetic {spec.kind} data generated by synth_pipeline. "
+        f"Synthetic {spec.kind} data generated by synth_pipeline, with a real test split. "
         f"{' '.join(spec.task.split())}\n\n"
         + (
             "This is the dataset's **published** version."
@@ -447,19 +639,36 @@ def render_card(
             else f"The dataset's published version is {published or 'none'}."
         )
     )
+    out.append(_splits_text(splits))
     # Structure
-    field_rows = [["record_id", "string", "content hash identifying the record's origin"]] + [
-        [f.name, _HF_DTYPES[f.type], " ".join(f.description.split())] for f in spec.fields
-    ]
+    field_rows = [["record_id", "string", "content hash identifying the record's origin"]]
+    for f in spec.fields:
+        if spec.is_labelled and f.name == spec.label_field:
+            kind = "ClassLabel (" + ", ".join(f"{i} {lab}" for i, lab in enumerate(spec.labels))
+            field_rows.append([f.name, kind + ")", " ".join(f.description.split())])
+        else:
+            field_rows.append([f.name, _HF_DTYPES[f.type], " ".join(f.description.split())])
+    field_rows += [[c, "string", _PROVENANCE_DOC[c]] for c in PROVENANCE_COLUMNS]
     structure = [
         "## Dataset structure",
-        f"One split, `train`, with {frame.height} records in `{HF_DATA_FILE}`.",
         _table(["field", "type", "description"], field_rows),
     ]
     if spec.is_labelled and spec.label_field:
-        counts = dict(frame.group_by(spec.label_field).len().iter_rows())
+        label = spec.label_field
+        counts = {
+            s: dict(splits.frame(s).group_by(label).len().iter_rows())
+            if splits.frame(s).height
+            else {}
+            for s in SPLITS
+        }
         structure.append(
-            _table(["label", "records"], [[lab, counts.get(lab, 0)] for lab in spec.labels])
+            _table(
+                ["label", "train", "test"],
+                [
+                    [lab, counts["train"].get(lab, 0), counts["test"].get(lab, 0)]
+                    for lab in spec.labels
+                ],
+            )
         )
     out.append("\n\n".join(structure))
     # Provenance
@@ -526,11 +735,15 @@ def render_card(
         "## Validation report (real vs synthetic)\n\n"
         + (_table(["metric", "value"], metric_rows) if metric_rows else "_no report figures_")
     )
+    files = ", ".join(
+        f'"{s}": "{HF_SPLIT_FILES[s]}"' for s in SPLITS if s == "train" or splits.test.height
+    )
     out.append(
         f"## License\n\n{license_of(spec)}\n\n"
         "## Loading\n\n```python\nfrom datasets import load_dataset\n\n"
-        'ds = load_dataset("path/to/this/folder")  # or:\n'
-        f'ds = load_dataset("parquet", data_files="{HF_DATA_FILE}")\n```'
+        'ds = load_dataset("path/to/this/folder")  # train and test; or:\n'
+        f'ds = load_dataset("parquet", data_files={{{files}}})\n'
+        'real_train = ds["train"].filter(lambda row: row["origin"] == "real")\n```'
     )
     return "\n\n".join(out) + "\n"
 
@@ -539,31 +752,42 @@ def _write_hf(
     wh: Warehouse,
     spec: DatasetSpec,
     version: str,
-    frame: pl.DataFrame,
+    splits: Splits,
     folder: Path,
     forced: bool,
     refusal: str | None,
     overwrite: bool = False,
 ) -> list[Path]:
-    """The data file, then the card that states its size. Other `train-*` shards in an
-    existing folder would be loaded with the split: the export refuses (never deletes) them."""
+    """The split files, then the card that states their sizes. Other `train-*` or `test-*`
+    shards in an existing folder would be loaded with the splits: the export refuses (never
+    deletes) them."""
+    import pyarrow.parquet as pq
+
     prov = provenance(wh, spec, version)
+    tables = {s: hf_table(spec, splits.frame(s)) for s in SPLITS}
     written: dict[str, int] = {}
 
-    def write_data(tmp: Path) -> None:
-        frame.write_parquet(tmp)
-        written["bytes"] = tmp.stat().st_size
+    def write_split(split: str):
+        def write(tmp: Path) -> None:
+            pq.write_table(tables[split], tmp)
+            written[split] = tmp.stat().st_size
+
+        return write
 
     def write_card(tmp: Path) -> None:
-        text = render_card(spec, frame, written["bytes"], prov, forced, refusal)
+        text = render_card(spec, splits, sum(written.values()), prov, forced, refusal)
         tmp.write_text(text, encoding="utf-8")
 
+    files = [
+        (HF_SPLIT_FILES[s], write_split(s)) for s in SPLITS if s == "train" or tables[s].num_rows
+    ]
+    data = Path(HF_DATA_FILE).parent
     return write_folder(
         folder,
-        [(HF_DATA_FILE, write_data), ("README.md", write_card)],
+        [*files, ("README.md", write_card)],
         overwrite=overwrite,
         warehouse=wh.path,
-        keep_out=str(Path(HF_DATA_FILE).parent / "train-*"),
+        keep_out=[str(data / "train-*"), str(data / "test-*")],
     )
 
 
@@ -579,20 +803,28 @@ __all__ = [
     "DEFAULT_LICENSE",
     "FORMATS",
     "HF_DATA_FILE",
+    "HF_SPLIT_FILES",
+    "HF_TEST_FILE",
+    "PROVENANCE_COLUMNS",
+    "SPLITS",
     "SYSTEM_PROMPTS",
     "ExportError",
     "ExportPathError",
     "ExportRefused",
     "ExportResult",
+    "Splits",
     "chat_example",
     "default_exports_dir",
     "export_all",
     "export_published",
     "existing_versions",
     "export_version",
+    "hf_features",
+    "license_of",
     "provenance",
     "read_card_metadata",
     "record_frame",
     "render_card",
     "resolve_version",
+    "split_frames",
 ]

@@ -368,6 +368,23 @@ class QualitySpec(_Strict):
         return self
 
 
+class ExportSpec(_Strict):
+    """What exports write besides the version's records (synth_pipeline/exports.py). Not part
+    of the spec hash: changing it never makes a new version nor stales a check."""
+
+    include_seeds_in_train: bool = Field(
+        default=False,
+        description="Add the real seed records (origin real) to the train split of every "
+        "export; the test split is always the real holdout alone.",
+    )
+    license: str = Field(
+        default="cc-by-4.0",
+        pattern=r"^[a-z0-9][a-z0-9.+-]*$",
+        description="License id on the Hugging Face card (lowercase Hub id, e.g. cc-by-4.0, "
+        "apache-2.0, mit, other).",
+    )
+
+
 class DatasetSpec(_Strict):
     name: str = Field(description="The dataset's name; must match its folder's name.")
     kind: Literal["classification", "instruction"] = Field(
@@ -410,6 +427,10 @@ class DatasetSpec(_Strict):
         default_factory=RegressionSpec,
         description="How much worse than the published version a new version may be before "
         "it is held (synth_pipeline/regression/config.py).",
+    )
+    export: ExportSpec = Field(
+        default_factory=ExportSpec,
+        description="Export options: seeds in the train split, the card's license.",
     )
     # The folder the spec was read from; filled by the loader, not by the YAML.
     folder: Path | None = Field(default=None, exclude=True)
@@ -482,7 +503,9 @@ class DatasetSpec(_Strict):
         return self.folder / file_name
 
     def spec_hash(self) -> str:
-        payload = self.model_dump_json(exclude={"folder"})
+        # `export` is left out: it changes what an export writes, not the rows nor any check,
+        # and leaving it out keeps the hashes that stored check results are bound to.
+        payload = self.model_dump_json(exclude={"folder", "export"})
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

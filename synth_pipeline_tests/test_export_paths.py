@@ -20,10 +20,16 @@ from typer.testing import CliRunner
 
 from synth_pipeline import exports
 from synth_pipeline.export_paths import ExportPathError, write_file
-from synth_pipeline.exports import HF_DATA_FILE, ExportError, export_published, export_version
+from synth_pipeline.exports import (
+    HF_DATA_FILE,
+    HF_TEST_FILE,
+    ExportError,
+    export_published,
+    export_version,
+)
 from synth_pipeline.spec import load_spec
 from synth_pipeline_tests.conftest import Project
-from synth_pipeline_tests.test_lineage import KEPT, build_version
+from synth_pipeline_tests.test_exports import build_with_spec_labels
 
 DS = "support_intents"
 
@@ -48,9 +54,7 @@ def env(project: Project, monkeypatch: pytest.MonkeyPatch, umask) -> Project:
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    build_version(
-        project.warehouse(), "v1", KEPT, dataset=DS, spec=load_spec(project.data / DS), publish=True
-    )
+    build_with_spec_labels(project.warehouse(), load_spec(project.data / DS))
     return project
 
 
@@ -83,7 +87,8 @@ def test_an_existing_file_needs_overwrite_and_new_files_follow_the_umask(env):
     assert target.read_text() == "mine\n"
 
     synth_export("--format", "jsonl", "--out", str(target), "--overwrite")
-    assert target.read_text().count("\n") == 2 and mode(target) == 0o644
+    # 2 synthetic train rows and the 3 real holdout rows of the test split.
+    assert target.read_text().count("\n") == 2 + 3 and mode(target) == 0o644
 
     fresh = out / "deeper" / "new.parquet"  # a missing parent folder is created
     synth_export("--format", "parquet", "--out", str(fresh))
@@ -208,9 +213,10 @@ def test_a_failed_write_leaves_nothing_half_written(tmp_path, umask):
 def test_hf_folder_follows_the_same_rules_for_itself_and_every_file(env):
     folder = env.root / "hf"
     synth_export("--format", "hf", "--out", str(folder))
-    assert listing(folder) == ["README.md", "data", HF_DATA_FILE]
+    assert listing(folder) == ["README.md", "data", HF_TEST_FILE, HF_DATA_FILE]
     assert mode(folder) == 0o755 and mode(folder / "data") == 0o755
     assert mode(folder / "README.md") == 0o644 and mode(folder / HF_DATA_FILE) == 0o644
+    assert mode(folder / HF_TEST_FILE) == 0o644
 
     # An existing folder: refused without --overwrite; with it, only the export's files change.
     (folder / "README.md").write_text("my notes\n")
@@ -221,7 +227,7 @@ def test_hf_folder_follows_the_same_rules_for_itself_and_every_file(env):
     synth_export("--format", "hf", "--out", str(folder), "--overwrite")
     assert (folder / "README.md").read_text().startswith("---\n")
     assert (folder / "notes.txt").read_text() == "keep me\n"
-    assert listing(folder) == ["README.md", "data", HF_DATA_FILE, "notes.txt"]
+    assert listing(folder) == ["README.md", "data", HF_TEST_FILE, HF_DATA_FILE, "notes.txt"]
 
     # Another shard would be loaded with the split: refused, and never deleted.
     shard = folder / "data" / "train-00001-of-00002.parquet"
@@ -229,6 +235,13 @@ def test_hf_folder_follows_the_same_rules_for_itself_and_every_file(env):
     card = (folder / "README.md").read_text()
     msg = synth_export("--format", "hf", "--out", str(folder), "--overwrite", code=1)
     assert "train-00001-of-00002.parquet" in msg and "never delete" in msg
+    assert shard.read_bytes() == b"other" and (folder / "README.md").read_text() == card
+    shard.unlink()
+    # So would another shard of the test split.
+    shard = folder / "data" / "test-00001-of-00002.parquet"
+    shard.write_bytes(b"other")
+    msg = synth_export("--format", "hf", "--out", str(folder), "--overwrite", code=1)
+    assert "test-00001-of-00002.parquet" in msg and "never delete" in msg
     assert shard.read_bytes() == b"other" and (folder / "README.md").read_text() == card
     shard.unlink()
 
@@ -255,7 +268,7 @@ def test_a_failed_hf_export_leaves_no_folder_and_an_existing_one_unchanged(env, 
     wh = env.warehouse()
     folder = env.root / "exports" / "hf"
     export_version(wh, spec, "v1", "hf", folder)
-    before = {p: (folder / p).read_bytes() for p in ("README.md", HF_DATA_FILE)}
+    before = {p: (folder / p).read_bytes() for p in ("README.md", HF_DATA_FILE, HF_TEST_FILE)}
 
     def broken(*args, **kwargs):
         raise RuntimeError("card failed")
@@ -263,11 +276,17 @@ def test_a_failed_hf_export_leaves_no_folder_and_an_existing_one_unchanged(env, 
     monkeypatch.setattr(exports, "render_card", broken)
     with pytest.raises(RuntimeError, match="card failed"):
         export_version(wh, spec, "v1", "hf", env.root / "exports" / "new_hf")
-    assert listing(env.root / "exports") == ["hf", "hf/README.md", "hf/data", f"hf/{HF_DATA_FILE}"]
+    assert listing(env.root / "exports") == [
+        "hf",
+        "hf/README.md",
+        "hf/data",
+        f"hf/{HF_TEST_FILE}",
+        f"hf/{HF_DATA_FILE}",
+    ]
     with pytest.raises(RuntimeError, match="card failed"):
         export_version(wh, spec, "v1", "hf", folder, overwrite=True)
     assert {p: (folder / p).read_bytes() for p in before} == before
-    assert listing(folder) == ["README.md", "data", HF_DATA_FILE]
+    assert listing(folder) == ["README.md", "data", HF_TEST_FILE, HF_DATA_FILE]
 
 
 def test_the_python_api_follows_the_same_rules(env):

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from synth_pipeline.exports import HF_DATA_FILE
+from synth_pipeline.exports import HF_DATA_FILE, HF_TEST_FILE
 from synth_pipeline.hub import HubError, push_folder
 from synth_pipeline.spec import load_spec
 from synth_pipeline_tests.conftest import Project
 from synth_pipeline_tests.fake_hf_hub import FakeHub
-from synth_pipeline_tests.test_lineage import KEPT, build_version
+from synth_pipeline_tests.test_exports import build_with_spec_labels
 
 DS = "support_intents"
 TOKEN = "hf_fake_token_0123456789"
@@ -48,8 +48,7 @@ def env(project: Project, monkeypatch: pytest.MonkeyPatch) -> Project:
 
     monkeypatch.setattr(console, "width", 400)
     project.add_dataset(DS)
-    spec = load_spec(project.data / DS)
-    build_version(project.warehouse(), "v1", KEPT, dataset=DS, spec=spec, publish=True)
+    build_with_spec_labels(project.warehouse(), load_spec(project.data / DS))
     return project
 
 
@@ -97,12 +96,13 @@ def test_cli_exports_then_pushes_the_hf_folder(env: Project, hub: FakeHub):
     out = synth(
         "export", DS, "--format", "hf", "--out", str(out_dir), "--push-to-hub", "alice/intents"
     )
-    assert f"Exported 2 records of {DS} version v1 as hf" in out
-    assert f"Pushed 2 files to {hub.url}/datasets/alice/intents:" in out
+    assert f"Exported 2 records of {DS} version v1 as train" in out and ", hf, to" in out
+    assert f"Pushed 3 files to {hub.url}/datasets/alice/intents:" in out
     assert TOKEN not in out
     pushed = hub.repos["alice/intents"]
-    assert set(pushed) == {"README.md", HF_DATA_FILE}
-    assert pushed[HF_DATA_FILE] == (out_dir / HF_DATA_FILE).read_bytes()
+    assert set(pushed) == {"README.md", HF_DATA_FILE, HF_TEST_FILE}
+    for rel in (HF_DATA_FILE, HF_TEST_FILE):
+        assert pushed[rel] == (out_dir / rel).read_bytes()
     assert hub.commits[0]["summary"] == f"{DS} version v1"
 
 
