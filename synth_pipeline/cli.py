@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from synth_pipeline import pipeline
 from synth_pipeline import progress as progress_events
 from synth_pipeline.cli_errors import DatasetArg, SynthGroup
 from synth_pipeline.curate_command import curate
@@ -31,9 +32,7 @@ from synth_pipeline.validate_command import validate
 from synth_pipeline.warehouse import Warehouse, WarehouseError, validate_version
 
 DEMO_DATASET = "support_intents"
-STAGE_NAMES = {
-    "seeds", "holdout", "candidates", "filtered", "dataset", "validation_report", "published",
-}  # fmt: skip
+STAGE_NAMES = set(pipeline.STAGE_NAMES)
 KEY_FIGURES = (
     "utility.tstr_accuracy",
     "utility.tstr_macro_f1",

@@ -37,9 +37,11 @@ import polars as pl
 import yaml
 
 from synth_pipeline.export_paths import ExportError, ExportPathError, write_file, write_folder
+from synth_pipeline.field_types import HF_ARROW_TYPES, HF_DTYPES, POLARS_TYPES
 from synth_pipeline.gates import publish_refusal
 from synth_pipeline.lineage import check_summary, session, version_checks, version_info
 from synth_pipeline.paths import PROJECT_ROOT
+from synth_pipeline.pipeline import DATASET_TABLE
 from synth_pipeline.spec import DatasetSpec
 from synth_pipeline.warehouse import Warehouse, validate_version
 
@@ -59,13 +61,6 @@ SPLITS = ("train", "test")
 # Per-row provenance, after the spec's fields; `split` precedes them in jsonl and parquet.
 PROVENANCE_COLUMNS = ("origin", "version", "strategy", "model")
 
-_POLARS_TYPES: dict[str, pl.DataType] = {
-    "string": pl.String(),
-    "integer": pl.Int64(),
-    "number": pl.Float64(),
-    "boolean": pl.Boolean(),
-}
-_HF_DTYPES = {"string": "string", "integer": "int64", "number": "float64", "boolean": "bool"}
 _SUFFIXES = {"openai-chat": ".chat.jsonl", "jsonl": ".jsonl", "parquet": ".parquet", "hf": ""}
 
 
@@ -135,7 +130,7 @@ def _field_names(spec: DatasetSpec) -> list[str]:
 
 
 def record_frame(
-    wh: Warehouse, spec: DatasetSpec, version: str, table: str = "dataset_records"
+    wh: Warehouse, spec: DatasetSpec, version: str, table: str = DATASET_TABLE
 ) -> pl.DataFrame:
     """The version's records (or its `seeds` or `holdout`) as typed columns: record_id, then
     the spec's fields in order."""
@@ -149,7 +144,7 @@ def record_frame(
         if spec.label_field and spec.label_field not in rec and r["label"] is not None:
             rec[spec.label_field] = r["label"]
         rows.append({"record_id": r["record_id"], **{n: rec.get(n) for n in names}})
-    schema = {"record_id": pl.String(), **{f.name: _POLARS_TYPES[f.type] for f in spec.fields}}
+    schema = {"record_id": pl.String(), **{f.name: POLARS_TYPES[f.type] for f in spec.fields}}
     return pl.DataFrame(rows, schema=schema)
 
 
@@ -476,7 +471,7 @@ def hf_features(spec: DatasetSpec) -> list[dict[str, Any]]:
             names = {str(i): label for i, label in enumerate(spec.labels)}
             out.append({"name": f.name, "dtype": {"class_label": {"names": names}}})
         else:
-            out.append({"name": f.name, "dtype": _HF_DTYPES[f.type]})
+            out.append({"name": f.name, "dtype": HF_DTYPES[f.type]})
     return out + [{"name": c, "dtype": "string"} for c in PROVENANCE_COLUMNS]
 
 
@@ -491,9 +486,6 @@ def _arrow_features(spec: DatasetSpec) -> dict[str, Any]:
         else:
             out[feat["name"]] = {"dtype": dtype, "_type": "Value"}
     return out
-
-
-_ARROW_TYPES = {"string": "string", "int64": "int64", "float64": "float64", "bool": "bool_"}
 
 
 def hf_table(spec: DatasetSpec, frame: pl.DataFrame) -> pa.Table:
@@ -517,7 +509,7 @@ def hf_table(spec: DatasetSpec, frame: pl.DataFrame) -> pa.Table:
     fields = []
     for feat in hf_features(spec):
         dtype = feat["dtype"]
-        kind = "int64" if isinstance(dtype, dict) else _ARROW_TYPES[dtype]
+        kind = "int64" if isinstance(dtype, dict) else HF_ARROW_TYPES[dtype]
         fields.append(pa.field(feat["name"], getattr(pa, kind)()))
     meta = {"huggingface": json.dumps({"info": {"features": _arrow_features(spec)}})}
     table = frame.select([f.name for f in fields]).to_arrow()
@@ -647,7 +639,7 @@ def render_card(
             kind = "ClassLabel (" + ", ".join(f"{i} {lab}" for i, lab in enumerate(spec.labels))
             field_rows.append([f.name, kind + ")", " ".join(f.description.split())])
         else:
-            field_rows.append([f.name, _HF_DTYPES[f.type], " ".join(f.description.split())])
+            field_rows.append([f.name, HF_DTYPES[f.type], " ".join(f.description.split())])
     field_rows += [[c, "string", _PROVENANCE_DOC[c]] for c in PROVENANCE_COLUMNS]
     structure = [
         "## Dataset structure",

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from synth_pipeline.pipeline import DATASET_TABLE, stage_table
+
 if TYPE_CHECKING:
     from synth_pipeline.warehouse import Warehouse
 
@@ -23,8 +25,8 @@ if TYPE_CHECKING:
 FINGERPRINT_COLUMNS = ("record_id", "text", "label", "record")
 # The table whose rows a check evaluated, by the asset the check is attached to. The report
 # and the review judge the quality-checked dataset, so everything but `filtered` binds to it.
-_CHECKED_TABLES = {"filtered": "filtered"}
-DEFAULT_CHECKED_TABLE = "dataset_records"
+_CHECKED_TABLES = {"filtered": stage_table("filtered")}
+DEFAULT_CHECKED_TABLE = DATASET_TABLE
 
 
 def checked_table(asset: str | None) -> str:

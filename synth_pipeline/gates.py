@@ -18,6 +18,7 @@ from synth_pipeline.fingerprints import (
     frame_fingerprint,
     table_fingerprint,
 )
+from synth_pipeline.pipeline import DATASET_TABLE
 from synth_pipeline.warehouse import Warehouse
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ def _refusal_before_regression(
             f"version {version} of {dataset} has not passed the check(s) {', '.join(missing)}; "
             "materialize the whole version first"
         )
-    if warehouse.count("dataset_records", dataset, version) == 0:
+    if warehouse.count(DATASET_TABLE, dataset, version) == 0:
         return f"version {version} of {dataset} has no quality-checked records"
     return binding_refusal(warehouse, dataset, version, spec.spec_hash() if spec else None)
 

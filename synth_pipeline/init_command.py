@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from synth_pipeline.datasets import DatasetError, known_datasets
+from synth_pipeline.field_types import PLACEHOLDERS
 from synth_pipeline.paths import data_dir
 from synth_pipeline.spec import (
     NAME_PATTERN,
@@ -206,9 +207,7 @@ def record_example(spec: DatasetSpec) -> dict[str, Any]:
         if f.name == spec.label_field:
             example[f.name] = spec.labels[0]
         else:
-            example[f.name] = {"string": "...", "integer": 0, "number": 0.0, "boolean": False}[
-                f.type
-            ]
+            example[f.name] = PLACEHOLDERS[f.type]
     return example
 
 

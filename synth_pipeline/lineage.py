@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from synth_pipeline import pipeline
 from synth_pipeline.gates import REGRESSION, publish_refusal
 from synth_pipeline.warehouse import Warehouse, json_value
 
@@ -29,17 +30,9 @@ class LineageError(LookupError):
     pass
 
 
-# The asset graph of one dataset version: (stage, warehouse table, upstream stages).
-# It mirrors the deps declared in `defs/assets.py`; the table is where the stage's rows live.
-STAGE_GRAPH: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("seeds", "seeds", ()),
-    ("holdout", "holdout", ()),
-    ("candidates", "candidates", ("seeds",)),
-    ("filtered", "filtered", ("candidates", "seeds", "holdout")),
-    ("dataset", "dataset_records", ("filtered",)),
-    ("validation_report", "report_metrics", ("dataset", "seeds", "holdout", "candidates")),
-    ("published", "published", ("dataset", "validation_report")),
-)
+# The asset graph of one dataset version: (stage, warehouse table, upstream stages), as
+# `synth_pipeline.pipeline` declares it (the assets' deps come from the same place).
+STAGE_GRAPH: tuple[tuple[str, str, tuple[str, ...]], ...] = pipeline.GRAPH
 
 RECORD_LINEAGE_VIEW = "record_lineage"
 
@@ -467,8 +460,7 @@ def _regression_line(reg: dict[str, Any]) -> str:
 
 def _version_lineage(s: Session, dataset: str, version: str) -> VersionLineage | None:
     key = [dataset, version]
-    tables = ("seeds", "holdout", "candidates", "filtered", "dataset_records", "report_metrics")
-    counts = {t: s.count(t, dataset, version) for t in tables}
+    counts = {t: s.count(t, dataset, version) for t in pipeline.VERSIONED_STAGE_TABLES}
     info = _version_info(s, dataset, version)
     if info is None and not any(counts.values()):
         return None
@@ -502,7 +494,7 @@ def _version_lineage(s: Session, dataset: str, version: str) -> VersionLineage |
     stages = []
     for stage, table, upstream in STAGE_GRAPH:
         if stage == "published":
-            rows = counts["dataset_records"] if pub["ever_published"] else 0
+            rows = counts[pipeline.DATASET_TABLE] if pub["ever_published"] else 0
         else:
             rows = counts[table]
         stages.append(StageCount(stage, table, rows, upstream, details.get(stage, {})))

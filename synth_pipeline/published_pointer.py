@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from synth_pipeline.paths import SCORECARD_NAME
+from synth_pipeline.pipeline import DATASET_TABLE
 from synth_pipeline.stats import significant
 from synth_pipeline.warehouse import Warehouse
 
@@ -85,7 +86,7 @@ def current_published(wh: Warehouse, dataset: str, reports_root: Path) -> Publis
         version=version,
         published_at=str(published_at)[:19] if published_at else "",
         previous=earlier[0][0] if earlier else None,
-        rows=wh.count("dataset_records", dataset, version),
+        rows=wh.count(DATASET_TABLE, dataset, version),
         report_html=report if report.exists() else None,
         figures={k: float(values[k]) for k in HEADLINE_FIGURES if k in values},
     )

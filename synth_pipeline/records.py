@@ -17,6 +17,7 @@ from typing import Any
 
 import polars as pl
 
+from synth_pipeline.field_types import matches, parse_csv_value
 from synth_pipeline.spec import DatasetSpec, SpecError, decode_text
 
 RECORD_SCHEMA = {
@@ -28,13 +29,6 @@ RECORD_SCHEMA = {
     "source_line": pl.Int64,
 }
 RECORD_COLUMNS = list(RECORD_SCHEMA)
-
-_TYPE_CHECKS: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-}
 
 
 def record_id(prefix: str, record: dict[str, Any]) -> str:
@@ -74,18 +68,6 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     return rows
 
 
-def _coerce_csv_value(value: str, type_: str) -> Any:
-    if type_ == "integer":
-        return int(value)
-    if type_ == "number":
-        return float(value)
-    if type_ == "boolean":
-        if value.lower() not in {"true", "false"}:
-            raise ValueError(f"{value!r} is not true or false")
-        return value.lower() == "true"
-    return value
-
-
 def validate_record(spec: DatasetSpec, obj: dict[str, Any], where: str) -> dict[str, Any]:
     """Check one raw record against the spec; errors start with `where` (file:line)."""
     expected = {f.name for f in spec.fields}
@@ -101,12 +83,10 @@ def validate_record(spec: DatasetSpec, obj: dict[str, Any], where: str) -> dict[
         value = obj[f.name]
         if isinstance(value, str) and f.type != "string":
             try:
-                value = _coerce_csv_value(value, f.type)
+                value = parse_csv_value(value, f.type)
             except ValueError as e:
                 raise SpecError(f"{where}: field {f.name!r} is not a {f.type}: {e}") from e
-        if not isinstance(value, _TYPE_CHECKS[f.type]) or (
-            f.type != "boolean" and isinstance(value, bool)
-        ):
+        if not matches(value, f.type):
             raise SpecError(f"{where}: field {f.name!r} must be a {f.type}, got {value!r}")
         out[f.name] = value
     if spec.label_field and out[spec.label_field] not in spec.labels:

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from synth_pipeline.curation.config import CurationSpec
+from synth_pipeline.field_types import FieldType
 from synth_pipeline.regression.config import RegressionSpec
 from synth_pipeline.report.config import ReportSpec
 from synth_pipeline.review.config import ReviewSpec
@@ -80,9 +81,7 @@ class _Strict(BaseModel):
 
 class FieldSpec(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="The field's key in a record.")
-    type: Literal["string", "integer", "number", "boolean"] = Field(
-        default="string", description="string, integer, number or boolean."
-    )
+    type: FieldType = Field(default="string", description="string, integer, number or boolean.")
     description: str = Field(description="What the field holds, in a few words.")
     min_length: int | None = Field(default=None, ge=0, description="Minimum characters (strings).")
     max_length: int | None = Field(default=None, ge=1, description="Maximum characters (strings).")

@@ -34,6 +34,7 @@ import polars as pl
 from jinja2 import nodes
 
 from synth_pipeline.paths import PROJECT_ROOT
+from synth_pipeline.pipeline import SQL_SOURCES
 from synth_pipeline.warehouse import Warehouse
 
 if TYPE_CHECKING:
@@ -45,22 +46,8 @@ MODELS_DIR = PROJECT_ROOT / "dbt_like_sql"
 MODEL_PREFIX = "model_"
 SCOPE_VARIABLES = ("dataset", "version")
 
-# ref name -> (warehouse table, the pipeline stage that writes it).
-SOURCES: dict[str, tuple[str, str]] = {
-    "seeds": ("seeds", "seeds"),
-    "holdout": ("holdout", "holdout"),
-    "candidates": ("candidates", "candidates"),
-    "filtered": ("filtered", "filtered"),
-    "curation_audit": ("curation_audit", "filtered"),
-    "dataset": ("dataset_records", "dataset"),
-    "dataset_records": ("dataset_records", "dataset"),
-    "validation_report": ("report_metrics", "validation_report"),
-    "report_metrics": ("report_metrics", "validation_report"),
-    "check_results": ("check_results", "validation_report"),
-    "versions": ("versions", "seeds"),
-    "published": ("published", "published"),
-    "publish_history": ("publish_history", "published"),
-}
+# ref name -> (warehouse table, the pipeline stage that writes it), from the stage graph.
+SOURCES: dict[str, tuple[str, str]] = SQL_SOURCES
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _HEADER = re.compile(r"^\s*--\s*materiali[sz]ed\s*:\s*(\S+)\s*$", re.IGNORECASE)

@@ -30,6 +30,7 @@ from synth_pipeline.gates import (
 from synth_pipeline.generation.engine import Progress
 from synth_pipeline.generation.providers import resolve_provider
 from synth_pipeline.generation.run import generate_version
+from synth_pipeline.pipeline import DATASET_TABLE, stage_table
 from synth_pipeline.progress import emit
 from synth_pipeline.records import RECORD_COLUMNS, file_sha256, label_counts, load_real_records
 from synth_pipeline.spec import (
@@ -317,10 +318,8 @@ def _check_output(check_name: str, outcomes: list[Any], **figures: Any) -> Check
 def run_quality_suite(spec: DatasetSpec, wh: Warehouse, version: str, stage: str) -> CheckOutput:
     from synth_pipeline.quality import run_suite
 
-    table, check_name = {
-        "filtered": ("filtered", FILTERED_SUITE),
-        "dataset": ("dataset_records", DATASET_SUITE),
-    }[stage]
+    check_name = {"filtered": FILTERED_SUITE, "dataset": DATASET_SUITE}[stage]
+    table = stage_table(stage)
     frame = wh.stage(table, spec.name, version)
     context = {
         "seeds": wh.stage("seeds", spec.name, version),
@@ -377,7 +376,7 @@ def build_dataset(spec: DatasetSpec, wh: Warehouse, version: str) -> StageOutput
     if failed:
         raise StageError(f"{spec.name}/filtered failed {failed} for version {version}")
     frame = filtered.select(RECORD_COLUMNS[:4])
-    wh.replace_version("dataset_records", spec.name, version, frame)
+    wh.replace_version(DATASET_TABLE, spec.name, version, frame)
     return StageOutput(frame, {"rows": frame.height, "per_label": label_counts(frame)})
 
 
@@ -404,7 +403,7 @@ def build_validation_report(
     from synth_pipeline.review.gate import report_review
 
     synthetic = checked = _require(
-        wh.stage("dataset_records", spec.name, version), "dataset", spec.name, version
+        wh.stage(DATASET_TABLE, spec.name, version), "dataset", spec.name, version
     )
     scores = judge_scores(wh, spec.name, version)
     if scores.height:
@@ -491,7 +490,7 @@ def publish(spec: DatasetSpec, wh: Warehouse, version: str) -> StageOutput:
     if wh.was_published(spec.name, version):
         # A publication a crash cut short (the pointer moved, the orchestrator never heard):
         # finishing it records it again without moving the pointer, which may have moved on.
-        frame = wh.stage("dataset_records", spec.name, version)
+        frame = wh.stage(DATASET_TABLE, spec.name, version)
         current = wh.published_version(spec.name)
         return StageOutput(
             frame,
@@ -508,7 +507,7 @@ def publish(spec: DatasetSpec, wh: Warehouse, version: str) -> StageOutput:
             raise GateRefused(publish_refusal(wh, spec.name, version, spec) or decision.describe())
         if required and decision.state is ReviewState.AWAITING:
             wh.set_version_status(spec.name, version, AWAITING_REVIEW)
-            frame = wh.stage("dataset_records", spec.name, version)
+            frame = wh.stage(DATASET_TABLE, spec.name, version)
             return StageOutput(
                 frame, {"published": False, "rows": frame.height, "version": version, **review}
             )
@@ -516,7 +515,7 @@ def publish(spec: DatasetSpec, wh: Warehouse, version: str) -> StageOutput:
     wh.verify()  # never move the pointer in a warehouse that cannot be read back
     previous = wh.published_version(spec.name)
     wh.publish(spec.name, version)
-    frame = wh.stage("dataset_records", spec.name, version)
+    frame = wh.stage(DATASET_TABLE, spec.name, version)
     return StageOutput(
         frame,
         {

@@ -19,6 +19,7 @@ import duckdb
 import polars as pl
 
 from synth_pipeline.paths import default_warehouse
+from synth_pipeline.pipeline import RECORD_TABLES, VERSIONED_TABLES
 
 VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -119,7 +120,8 @@ _DDL = [
     )""",
 ]
 
-STAGE_TABLES = ("seeds", "holdout", "candidates", "filtered", "curation_audit", "dataset_records")
+# The tables holding one row per record of a version, in stage order (from the stage graph).
+STAGE_TABLES = RECORD_TABLES
 
 
 def json_value(value: Any) -> Any:
@@ -455,6 +457,5 @@ class Warehouse:
 
     @staticmethod
     def _check_table(table: str) -> None:
-        known = {*STAGE_TABLES, "check_results", "report_metrics", "versions"}
-        if table not in known:
+        if table not in VERSIONED_TABLES:
             raise WarehouseError(f"unknown warehouse table {table!r}")

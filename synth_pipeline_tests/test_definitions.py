@@ -54,3 +54,15 @@ def test_adding_a_dataset_folder_adds_an_asset_group(project):
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert "tea_qa/published" in keys and "support_intents/published" in keys
     assert "coffee_qa/published" not in keys
+
+
+def test_asset_deps_are_the_stage_graph():
+    """The assets' deps and the stage graph (lineage, CLI, SQL refs read it) cannot drift."""
+    from synth_pipeline.definitions import defs
+    from synth_pipeline.pipeline import STAGES as GRAPH
+
+    graph = defs.resolve_asset_graph()
+    for dataset in ("support_intents", "coffee_qa"):
+        for stage in GRAPH:
+            node = graph.get(dg.AssetKey([dataset, stage.name]))
+            assert {p.path[-1] for p in node.parent_keys} == set(stage.upstream), stage.name

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from synth_pipeline.field_types import parse_csv_value
 from synth_pipeline.records import load_real_records, read_rows, record_id
 
 if TYPE_CHECKING:
@@ -49,15 +50,9 @@ def _csv_value(value: Any, type_: str) -> Any:
     if not isinstance(value, str) or type_ == "string" or value == "":
         return value
     try:
-        if type_ == "integer":
-            return int(value)
-        if type_ == "number":
-            return float(value)
-        if type_ == "boolean" and value.lower() in {"true", "false"}:
-            return value.lower() == "true"
+        return parse_csv_value(value, type_)
     except ValueError:
-        pass
-    return value  # left as is: the schema filter names the field
+        return value  # left as is: the schema filter names the field
 
 
 def read_external_records(spec: DatasetSpec, path: Path) -> pl.DataFrame:

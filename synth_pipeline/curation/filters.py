@@ -38,6 +38,7 @@ from synth_pipeline.curation.text import (
     token_lists,
     tokens,
 )
+from synth_pipeline.field_types import PYTHON_TYPES, matches
 
 if TYPE_CHECKING:
     from synth_pipeline.spec import DatasetSpec
@@ -63,13 +64,6 @@ SCRIPTS = (
     "Ethiopic",
 )
 
-_TYPE_CHECKS: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-}
-
 
 # --------------------------------------------------------------------------- schema
 
@@ -88,9 +82,7 @@ def _field_problem(spec: DatasetSpec, raw: str | None) -> str | None:
         value = obj.get(f.name)
         if value is None:
             return f"field {f.name!r} is missing"
-        if not isinstance(value, _TYPE_CHECKS[f.type]) or (
-            f.type != "boolean" and isinstance(value, bool)
-        ):
+        if not matches(value, f.type):
             return f"field {f.name!r} must be a {f.type}, got {type(value).__name__}"
         if isinstance(value, str):
             if f.min_length is not None and len(value) < f.min_length:
@@ -114,10 +106,9 @@ def _record_validator(spec: DatasetSpec) -> Any:
     from pydantic import ConfigDict, Field, TypeAdapter
     from typing_extensions import TypedDict
 
-    types: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool}
     fields: dict[str, Any] = {}
     for f in spec.fields:
-        tp = types[f.type]
+        tp: Any = PYTHON_TYPES[f.type]
         if f.type == "string" and (f.min_length is not None or f.max_length is not None):
             tp = Annotated[str, Field(min_length=f.min_length, max_length=f.max_length)]
         fields[f.name] = tp

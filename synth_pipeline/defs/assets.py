@@ -12,7 +12,7 @@ from typing import Any
 
 import dagster as dg
 
-from synth_pipeline import stages
+from synth_pipeline import pipeline, stages
 from synth_pipeline.defs.failures import refusal_failure, refusals_as_failure
 from synth_pipeline.defs.metadata import figure_value, markdown_table, stage_metadata
 from synth_pipeline.defs.resources import ReportsResource, WarehouseResource
@@ -32,7 +32,7 @@ from synth_pipeline.run_state import stage_run
 from synth_pipeline.spec import DatasetSpec
 from synth_pipeline.sql_models import MODELS_DIR, SqlModel, build_model_assets, load_models
 
-STAGES = ("seeds", "holdout", "candidates", "filtered", "dataset", "validation_report", "published")
+STAGES = pipeline.STAGE_NAMES
 PREVIEW = ["record_id", "label", "text"]
 
 
@@ -43,7 +43,7 @@ def sql_models() -> list[SqlModel]:
 
 
 def versions_partitions(dataset: str) -> dg.DynamicPartitionsDefinition:
-    return dg.DynamicPartitionsDefinition(name=f"{dataset}_versions")
+    return dg.DynamicPartitionsDefinition(name=pipeline.versions_partitions_name(dataset))
 
 
 def version_job_name(dataset: str) -> str:
@@ -105,6 +105,10 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
     def key(stage: str) -> dg.AssetKey:
         return dg.AssetKey([name, stage])
 
+    def upstream(stage: str) -> list[dg.AssetKey]:
+        """The stage's deps, as the stage graph declares them."""
+        return [key(u) for u in pipeline.stage(stage).upstream]
+
     common: dict[str, Any] = {"group_name": name, "partitions_def": parts}
     kinds = {"duckdb", "polars"}
 
@@ -142,7 +146,7 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
 
     @dg.asset(
         key=key("candidates"),
-        deps=[key("seeds")],
+        deps=upstream("candidates"),
         description="Model-generated candidate records, one row per request with its strategy, "
         "seeds, prompt hash, provider and raw response. Cached by content hash.",
         kinds={"duckdb", "openai"},
@@ -163,7 +167,7 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
 
     @dg.asset(
         key=key("filtered"),
-        deps=[key("candidates"), key("seeds"), key("holdout")],
+        deps=upstream("filtered"),
         description="Candidates after curation; every dropped row keeps its reason in "
         "the curation_audit table.",
         kinds=kinds,
@@ -189,7 +193,7 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
 
     @dg.asset(
         key=key("dataset"),
-        deps=[key("filtered")],
+        deps=upstream("dataset"),
         description="The quality-checked dataset: materializes only when the filtered suite "
         "passed.",
         kinds=kinds,
@@ -215,7 +219,7 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
 
     @dg.asset(
         key=key("validation_report"),
-        deps=[key("dataset"), key("seeds"), key("holdout"), key("candidates")],
+        deps=upstream("validation_report"),
         description="Real-vs-synthetic validation report (HTML + metrics.json); every figure "
         "is also a row of the report_metrics table.",
         kinds={"html", "scikitlearn"},
@@ -267,7 +271,7 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
 
     @dg.asset(
         key=key("published"),
-        deps=[key("dataset"), key("validation_report")],
+        deps=upstream("published"),
         description="Moves the dataset's published pointer to this version, only when every "
         "check of the version passed (checked across runs, not only in this one). A version "
         "worse than the published one is held as held_regression, and with `review.required` "

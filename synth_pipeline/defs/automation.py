@@ -22,6 +22,7 @@ import dagster as dg
 
 from synth_pipeline.changes import changes_since_latest
 from synth_pipeline.defs.runner import new_version_id
+from synth_pipeline.pipeline import versions_partitions_name
 from synth_pipeline.spec import DatasetSpec
 from synth_pipeline.warehouse import Warehouse
 
@@ -34,7 +35,7 @@ def version_request(
     instance: dg.DagsterInstance, dataset: str, version: str, run_key: str
 ) -> dg.RunRequest:
     """Add VERSION to the dataset's partitions (a no-op when it is there) and ask for its run."""
-    instance.add_dynamic_partitions(f"{dataset}_versions", [version])
+    instance.add_dynamic_partitions(versions_partitions_name(dataset), [version])
     return dg.RunRequest(run_key=run_key, partition_key=version)
 
 
@@ -110,7 +111,7 @@ def new_version_job(spec: DatasetSpec) -> dg.JobDefinition:
     @dg.op(name=f"{name}_new_version_id")
     def make_version(context: dg.OpExecutionContext) -> str:
         version = new_version_id()
-        context.instance.add_dynamic_partitions(f"{name}_versions", [version])
+        context.instance.add_dynamic_partitions(versions_partitions_name(name), [version])
         # The request sensor reads the id from the run's tags.
         context.instance.add_run_tags(context.run_id, {NEW_VERSION_TAG: version})
         context.log.info(

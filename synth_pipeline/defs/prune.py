@@ -16,6 +16,7 @@ from pydantic import Field
 from synth_pipeline.defs.assets import version_job_name
 from synth_pipeline.defs.failures import refusal_failure
 from synth_pipeline.defs.resources import ReportsResource, WarehouseResource
+from synth_pipeline.pipeline import versions_partitions_name
 from synth_pipeline.prune import CACHE_NOTE, PruneRefused, plan_prune, prune
 from synth_pipeline.spec import DatasetSpec
 
@@ -33,7 +34,7 @@ class InstanceVersions:
         self.stale_after = stale_after
 
     def versions(self, dataset: str) -> set[str]:
-        return set(self.instance.get_dynamic_partitions(f"{dataset}_versions"))
+        return set(self.instance.get_dynamic_partitions(versions_partitions_name(dataset)))
 
     def active_runs(self, dataset: str, version: str) -> list[str]:
         records = self.instance.get_run_records(
@@ -55,7 +56,7 @@ class InstanceVersions:
 
     def remove(self, dataset: str, version: str) -> None:
         if version in self.versions(dataset):
-            self.instance.delete_dynamic_partition(f"{dataset}_versions", version)
+            self.instance.delete_dynamic_partition(versions_partitions_name(dataset), version)
 
     @staticmethod
     def _may_touch(run: dg.DagsterRun, dataset: str) -> bool:

@@ -19,6 +19,7 @@ import dagster as dg
 
 from synth_pipeline.defs.assets import version_job_name
 from synth_pipeline.paths import dagster_home
+from synth_pipeline.pipeline import versions_partitions_name
 from synth_pipeline.warehouse import validate_version
 
 
@@ -61,7 +62,7 @@ def register_version(instance: dg.DagsterInstance, dataset: str, version: str) -
     from sqlalchemy.exc import IntegrityError
 
     try:
-        instance.add_dynamic_partitions(f"{dataset}_versions", [version])
+        instance.add_dynamic_partitions(versions_partitions_name(dataset), [version])
     except IntegrityError as e:
         raise VersionBusyError(
             f"version {version} of {dataset} is being started by another `synth materialize` "

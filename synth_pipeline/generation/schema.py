@@ -6,9 +6,8 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from synth_pipeline.field_types import PYTHON_TYPES
 from synth_pipeline.spec import DatasetSpec
-
-_PY_TYPES = {"string": str, "integer": int, "number": float, "boolean": bool}
 
 
 class _Shaped(Protocol):
@@ -35,7 +34,7 @@ def response_model_for(
     all_fields = {f.name for f in spec.content_fields}
     wanted = all_fields if output_fields is None else set(output_fields)
     fields: dict[str, Any] = {
-        f.name: (_PY_TYPES[f.type], Field(description=f.description))
+        f.name: (PYTHON_TYPES[f.type], Field(description=f.description))
         for f in spec.content_fields
         if f.name in wanted
     }

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from synth_pipeline.pipeline import DATASET_TABLE
 from synth_pipeline.warehouse import Warehouse
 
 
@@ -36,7 +37,7 @@ def review_sample(
     wh: Warehouse, dataset: str, version: str, sample_size: int, seed: int
 ) -> list[SampleRow]:
     """The version's sampled records in review order; empty when it has no records."""
-    rows = wh.stage("dataset_records", dataset, version)
+    rows = wh.stage(DATASET_TABLE, dataset, version)
     if rows.is_empty():
         return []
     by_id = {r["record_id"]: r for r in rows.iter_rows(named=True)}
