@@ -42,6 +42,15 @@ def dataset_spec(name: str) -> DatasetSpec:
     raise SystemExit(f"no dataset folder for {name!r} under {[str(f) for f in FOLDERS]}")
 
 
+def without_filters(spec: DatasetSpec, names: list[str]) -> DatasetSpec:
+    if not names:
+        return spec
+    filters = [f for f in spec.curation.filters if f not in names]
+    return spec.model_copy(
+        update={"curation": spec.curation.model_copy(update={"filters": filters})}
+    )
+
+
 def load_labelled(raw_path: Path) -> list[dict[str, Any]]:
     """Raw ok rows joined with their verdicts; a raw ok row without a verdict is an error."""
     label_path = BENCH / "labels" / raw_path.name.replace("-v", "-prompts-v", 1)
@@ -96,6 +105,13 @@ def main() -> None:
     ap.add_argument("--dataset")
     ap.add_argument("--prompts")
     ap.add_argument("--show", type=int, default=0)
+    ap.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        help="run the chain without this filter (repeatable): the figures for versions where it "
+        "did not run, e.g. realism on a set too small to cross-fit",
+    )
     args = ap.parse_args()
 
     totals: Counter = Counter()
@@ -107,7 +123,7 @@ def main() -> None:
         dataset, prompts = rows[0]["dataset"], rows[0]["prompts"]
         if (args.dataset and dataset != args.dataset) or (args.prompts and prompts != args.prompts):
             continue
-        spec = dataset_spec(dataset)
+        spec = without_filters(dataset_spec(dataset), args.without)
         curation = curate_records(spec, frame_of(spec, rows))
         kept = curation.kept_ids
         reasons = dict(

@@ -10,7 +10,7 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -502,10 +502,33 @@ class DatasetSpec(_Strict):
         return self.folder / file_name
 
     def spec_hash(self) -> str:
-        # `export` is left out: it changes what an export writes, not the rows nor any check,
-        # and leaving it out keeps the hashes that stored check results are bound to.
-        payload = self.model_dump_json(exclude={"folder", "export"})
+        """What a version's check results are bound to (`fingerprints.py`).
+
+        `export` is left out: it changes what an export writes, not the rows nor any check.
+        Fields added to the spec after hashes were first stored (`FIELDS_ADDED_LATER`) are
+        left out while at their default, so upgrading the code keeps the hash of a spec that
+        does not use them, and the checks of its versions stay valid. A new field with a
+        default goes into that list."""
+        exclude: dict[str, Any] = {"folder": True, "export": True}
+        for path in FIELDS_ADDED_LATER:
+            owner: Any = self
+            for part in path[:-1]:
+                owner = getattr(owner, part)
+            default = type(owner).model_fields[path[-1]].get_default(call_default_factory=True)
+            if getattr(owner, path[-1]) == default:
+                node = exclude
+                for part in path[:-1]:
+                    node = node.setdefault(part, {})
+                node[path[-1]] = True
+        payload = self.model_dump_json(exclude=exclude)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+# Spec fields added after check results were first bound to spec hashes, as attribute paths.
+FIELDS_ADDED_LATER: tuple[tuple[str, ...], ...] = (
+    ("generation", "budget", "allow_partial"),
+    ("curation", "junk_estimate", "without_realism"),
+)
 
 
 def plan_size_problem(spec: DatasetSpec) -> str | None:

@@ -170,6 +170,24 @@ def test_missed_junk_follows_the_benchmark_recall_applied_to_what_was_dropped() 
     )
 
 
+def test_without_realism_the_missed_junk_takes_the_figures_without_it() -> None:
+    """A small version where realism did not run: 1 drop of 15 must not read as 'all junk
+    caught' with realism's recall (0.81) but as the other filters' recall (about 0.29)."""
+    from synth_pipeline.curation.content import missed_junk_share
+
+    spec = load_spec(DATA / "support_intents")
+    rates = spec.curation.junk_estimate.without_realism
+    audit = pl.DataFrame({"record_id": ["r0"], "filter": ["voice"], "kept": [False]})
+    est = missed_junk_share(spec, audit, kept=14)
+    assert est is not None and "without realism" in est.method
+    assert abs(est.share - rates.precision * (1 - rates.recall) / rates.recall / 14) < 1e-9
+    with_realism = spec.curation.junk_estimate
+    assert (
+        est.share
+        > 2 * with_realism.precision * (1 - with_realism.recall) / with_realism.recall / 14
+    )
+
+
 def test_review_verdicts_of_other_versions_train_the_realism_filter(tmp_path: Path) -> None:
     from synth_pipeline.stages import reviewed_rows
     from synth_pipeline.warehouse import Warehouse

@@ -326,3 +326,26 @@ def test_a_spec_change_alone_blocks_publication_until_the_checks_run_again(copy)
     assert wh.published_version(ds) == "v1"
     assert (copy.root / "exports" / ds / "v1" / "hf" / "README.md").exists()
     assert re.search(r"v1 .* passed \(\d\)", synth("versions", ds))
+
+
+def test_a_field_added_later_keeps_the_hash_of_a_spec_that_does_not_use_it():
+    """Upgrading the code must not invalidate every version's checks: a spec that leaves a
+    field added later at its default hashes as it did before the field existed."""
+    import hashlib
+
+    from synth_pipeline.spec import FIELDS_ADDED_LATER, load_spec
+    from synth_pipeline_tests.conftest import DATA
+
+    spec = load_spec(DATA / "support_intents")
+    assert ("generation", "budget", "allow_partial") in FIELDS_ADDED_LATER
+    before = spec.model_dump_json(
+        exclude={
+            "folder": True,
+            "export": True,
+            "generation": {"budget": {"allow_partial"}},
+            "curation": {"junk_estimate": {"without_realism"}},
+        }
+    )
+    assert spec.spec_hash() == hashlib.sha256(before.encode()).hexdigest()[:16]
+    spec.generation.budget.allow_partial = True  # a spec that uses it is another spec
+    assert spec.spec_hash() != hashlib.sha256(before.encode()).hexdigest()[:16]

@@ -326,6 +326,25 @@ class RealismSpec(_Strict):
     )
 
 
+class JunkRatesWithoutRealismSpec(_Strict):
+    """The junk benchmark's figures for the chain without realism
+    (`bench/junk_filter.py --without realism`): what applies to a version where realism did
+    not run (too few rows to cross-fit, or switched off), whose other filters catch far less."""
+
+    recall: float = Field(default=0.287, gt=0, le=1, description="Share of junk rows dropped.")
+    recall_low: float = Field(default=0.261, gt=0, le=1, description="95% interval, low end.")
+    recall_high: float = Field(default=0.315, gt=0, le=1, description="95% interval, high end.")
+    precision: float = Field(
+        default=0.987, gt=0, le=1, description="Share of dropped rows that were junk."
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> JunkRatesWithoutRealismSpec:
+        if not self.recall_low <= self.recall <= self.recall_high:
+            raise ValueError("junk_estimate.without_realism: recall_low <= recall <= recall_high")
+        return self
+
+
 class JunkEstimateSpec(_Strict):
     """How well the content filters catch junk, as the junk benchmark measured them against
     reviewers (`bench/junk_filter.py`; docs/BENCHMARKS.md): the report uses these figures
@@ -337,6 +356,12 @@ class JunkEstimateSpec(_Strict):
     recall_high: float = Field(default=0.84, gt=0, le=1, description="95% interval, high end.")
     precision: float = Field(
         default=0.91, gt=0, le=1, description="Share of dropped rows that were junk."
+    )
+    without_realism: JunkRatesWithoutRealismSpec = Field(
+        default_factory=JunkRatesWithoutRealismSpec,
+        description="The same figures for a version where realism dropped nothing (it did not "
+        "run): the other filters catch about a third of the junk, so the estimate of what they "
+        "missed must not assume realism's recall.",
     )
 
     @model_validator(mode="after")
