@@ -137,22 +137,27 @@ def stage_run(
         ],
     )
 
-    def close(outcome: str, error: str | None) -> None:
-        wh.execute(
-            f"UPDATE {TABLE} SET ended_at = ?, outcome = ?, error = ? WHERE dataset = ? AND "
-            "version = ? AND stage = ? AND pid = ? AND ended_at IS NULL",
-            [_now(), outcome, error, dataset, version, stage, pid],
-        )
-
     try:
         yield
     except refusals as e:
-        close(REFUSED, one_line_error(e))
+        _close(wh, dataset, version, stage, pid, REFUSED, one_line_error(e))
         raise
     except Exception as e:
-        close(FAILED, one_line_error(e))
+        _close(wh, dataset, version, stage, pid, FAILED, one_line_error(e))
         raise
-    close(OK, None)
+    _close(wh, dataset, version, stage, pid, OK, None)
+
+
+def _close(
+    wh: Warehouse, dataset: str, version: str, stage: str, pid: int, outcome: str,
+    error: str | None,
+) -> None:  # fmt: skip
+    """End the open row of one stage execution (its process's) with its outcome."""
+    wh.execute(
+        f"UPDATE {TABLE} SET ended_at = ?, outcome = ?, error = ? WHERE dataset = ? AND "
+        "version = ? AND stage = ? AND pid = ? AND ended_at IS NULL",
+        [_now(), outcome, error, dataset, version, stage, pid],
+    )
 
 
 def process_alive(host: str | None, pid: int | None, process_started: float | None) -> bool:
@@ -182,12 +187,9 @@ def mark_interrupted(wh: Warehouse, dataset: str) -> list[tuple[str, str, str | 
     for version, stage, run_id, host, pid, started in open_stages(wh, dataset):
         if process_alive(host, pid, started):
             continue
-        wh.execute(
-            f"UPDATE {TABLE} SET ended_at = ?, outcome = ?, error = ? WHERE dataset = ? AND "
-            "version = ? AND stage = ? AND pid = ? AND ended_at IS NULL",
-            [_now(), INTERRUPTED, f"process {pid} ended during the stage", dataset, version,
-             stage, pid],
-        )  # fmt: skip
+        _close(
+            wh, dataset, version, stage, pid, INTERRUPTED, f"process {pid} ended during the stage"
+        )
         if wh.version_status(dataset, version) in (None, "running"):
             wh.set_version_status(dataset, version, INTERRUPTED_STATUS)
         found.append((version, stage, run_id))

@@ -146,8 +146,14 @@ def check_version_start(
     return inputs
 
 
-def load_seeds(spec: DatasetSpec, wh: Warehouse, version: str) -> StageOutput:
-    frame, _ = check_version_start(spec, wh, version)  # bad input, damaged file: no write
+Inputs = tuple[pl.DataFrame, pl.DataFrame]
+
+
+def load_seeds(
+    spec: DatasetSpec, wh: Warehouse, version: str, checked: Inputs | None = None
+) -> StageOutput:
+    """CHECKED: what `check_version_start` returned, when the caller ran it already."""
+    frame, _ = checked or check_version_start(spec, wh, version)  # bad input: no write
     provider = resolve_provider(spec.provider)
     wh.replace_version("seeds", spec.name, version, frame)
     wh.record_version(
@@ -171,8 +177,11 @@ def load_seeds(spec: DatasetSpec, wh: Warehouse, version: str) -> StageOutput:
     )
 
 
-def load_holdout(spec: DatasetSpec, wh: Warehouse, version: str) -> StageOutput:
-    _, frame = check_version_start(spec, wh, version)  # it may run before seeds: the same refusals
+def load_holdout(
+    spec: DatasetSpec, wh: Warehouse, version: str, checked: Inputs | None = None
+) -> StageOutput:
+    # It may run before seeds: the same refusals.
+    _, frame = checked or check_version_start(spec, wh, version)
     wh.replace_version("holdout", spec.name, version, frame)
     return StageOutput(
         frame,

@@ -152,9 +152,8 @@ def _cached_requests(spec: DatasetSpec, provider: Any, requests: list[Any]) -> i
         return 0
     cache = ResponseCache(Warehouse(default_warehouse()), spec.name)
     engine = GenerationEngine(provider, ResponseModels(spec), cache)
-    keys = {engine.key_for(r) for r in requests}
     try:
-        return len(cache.lookup(sorted(keys)))
+        return engine.uncached(requests)[1]
     except Exception:  # noqa: BLE001 - a busy or damaged warehouse: the estimate goes without
         return 0
 

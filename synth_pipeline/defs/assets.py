@@ -123,9 +123,9 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
     def seeds(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         # Bad input or a damaged warehouse refuses before the stage records itself: a failed
         # input check leaves no row of the version anywhere.
-        stages.check_version_start(spec, warehouse.get(), context.partition_key)
+        checked = stages.check_version_start(spec, warehouse.get(), context.partition_key)
         with recorded_stage(context, warehouse.get(), name, "seeds"):
-            out = stages.load_seeds(spec, warehouse.get(), context.partition_key)
+            out = stages.load_seeds(spec, warehouse.get(), context.partition_key, checked)
         return dg.MaterializeResult(metadata=stage_metadata(out.frame, out.figures, PREVIEW))
 
     @dg.asset(
@@ -139,9 +139,9 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
     def holdout(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         # Bad input or a damaged warehouse refuses before the stage records itself: a failed
         # input check leaves no row of the version anywhere.
-        stages.check_version_start(spec, warehouse.get(), context.partition_key)
+        checked = stages.check_version_start(spec, warehouse.get(), context.partition_key)
         with recorded_stage(context, warehouse.get(), name, "holdout"):
-            out = stages.load_holdout(spec, warehouse.get(), context.partition_key)
+            out = stages.load_holdout(spec, warehouse.get(), context.partition_key, checked)
         return dg.MaterializeResult(metadata=stage_metadata(out.frame, out.figures, PREVIEW))
 
     @dg.asset(
