@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from synth_pipeline import stages  # noqa: E402
-from synth_pipeline.curation import run_curation  # noqa: E402
+from synth_pipeline.curation.pipeline import run_curation  # noqa: E402
 from synth_pipeline.spec import load_spec  # noqa: E402
 from synth_pipeline.warehouse import Warehouse  # noqa: E402
 

@@ -199,7 +199,7 @@ def main() -> None:
         f"peak RSS so far {built_mb:.0f} MB"
     )
 
-    from synth_pipeline.curation import run_curation
+    from synth_pipeline.curation.pipeline import run_curation
     from synth_pipeline.quality import run_suite
 
     start = time.perf_counter()

@@ -37,8 +37,9 @@ import polars as pl
 import yaml
 
 from synth_pipeline.export_paths import ExportError, ExportPathError, write_file, write_folder
-from synth_pipeline.field_types import HF_ARROW_TYPES, HF_DTYPES, POLARS_TYPES
+from synth_pipeline.field_types import HF_ARROW_TYPES
 from synth_pipeline.gates import publish_refusal
+from synth_pipeline.kinds import kind_of
 from synth_pipeline.lineage import check_summary, session, version_checks, version_info
 from synth_pipeline.paths import PROJECT_ROOT
 from synth_pipeline.pipeline import DATASET_TABLE
@@ -125,26 +126,22 @@ def license_of(spec: DatasetSpec) -> str:
 # --- records ------------------------------------------------------------------------------
 
 
-def _field_names(spec: DatasetSpec) -> list[str]:
-    return [f.name for f in spec.fields]
-
-
 def record_frame(
     wh: Warehouse, spec: DatasetSpec, version: str, table: str = DATASET_TABLE
 ) -> pl.DataFrame:
     """The version's records (or its `seeds` or `holdout`) as typed columns: record_id, then
     the spec's fields in order."""
     stored = wh.stage(table, spec.name, version)
-    names = _field_names(spec)
+    kind = kind_of(spec)
     rows = []
     for r in stored.iter_rows(named=True):
         rec = json.loads(r["record"]) if r["record"] else {}
-        if spec.text_field not in rec and r["text"] is not None:
+        if kind.flat_records and spec.text_field not in rec and r["text"] is not None:
             rec[spec.text_field] = r["text"]
         if spec.label_field and spec.label_field not in rec and r["label"] is not None:
             rec[spec.label_field] = r["label"]
-        rows.append({"record_id": r["record_id"], **{n: rec.get(n) for n in names}})
-    schema = {"record_id": pl.String(), **{f.name: POLARS_TYPES[f.type] for f in spec.fields}}
+        rows.append({"record_id": r["record_id"], **kind.export_row(spec, rec)})
+    schema = {"record_id": pl.String(), **kind.export_schema(spec)}
     return pl.DataFrame(rows, schema=schema)
 
 
@@ -207,6 +204,30 @@ def split_frames(wh: Warehouse, spec: DatasetSpec, version: str) -> Splits:
         orient="row",
     )
     train = [_with_provenance(records, "synthetic", version, by_id)]
+    real_ids = [  # the real holdout rows an eval version (`purpose: eval`) keeps
+        r[0]
+        for r in wh.rows(
+            f"SELECT record_id FROM {DATASET_TABLE} WHERE dataset = ? AND version = ? "
+            "AND origin = 'real'",
+            [spec.name, version],
+        )
+    ]
+    if real_ids:
+        train[0] = train[0].with_columns(
+            pl.when(pl.col("record_id").is_in(real_ids))
+            .then(pl.lit("real"))
+            .otherwise(pl.col("origin"))
+            .alias("origin")
+        )
+    if spec.purpose == "eval":
+        # An eval set is evaluated on, never trained on: all of it (real holdout rows and
+        # synthetic edge cases, each with its origin) is the test split.
+        return Splits(
+            train=train[0].clear(),
+            test=train[0],
+            synthetic_rows=records.height - len(real_ids),
+            seed_rows=0,
+        )
     seeds = 0
     if spec.export.include_seeds_in_train:
         seed_frame = record_frame(wh, spec, version, "seeds")
@@ -228,29 +249,19 @@ def system_prompt(spec: DatasetSpec, mode: str = "keep") -> str | None:
         raise ExportError(f"unknown system prompt mode {mode!r}; use {', '.join(SYSTEM_PROMPTS)}")
     if mode == "drop":
         return None
-    task = " ".join(spec.task.split())
-    if spec.is_labelled:
-        labels = ", ".join(spec.labels)
-        if mode == "short":
-            return f"Labels: {labels}."
-        return f"{task}\nAnswer with exactly one of these labels: {labels}."
-    if mode == "short":
-        first, dot, _ = task.partition(". ")
-        return first + dot.strip()
-    return task
+    return kind_of(spec).system_prompt(spec, mode)
 
 
 def chat_turns(spec: DatasetSpec) -> tuple[str, list[str]]:
-    """(user field, assistant fields): the label answers a classification text; for an
-    instruction dataset the text field is the question and the other fields the answer."""
-    if spec.is_labelled:
-        assert spec.label_field is not None
-        return spec.text_field, [spec.label_field]
-    return spec.text_field, [f.name for f in spec.fields if f.name != spec.text_field]
+    """(user field, assistant fields), as the kind maps its records to a conversation."""
+    return kind_of(spec).chat_turns(spec)
 
 
 def chat_example(spec: DatasetSpec, record: dict[str, Any], system: str = "keep") -> dict[str, Any]:
     """One chat line; `system` is a SYSTEM_PROMPTS mode (`drop`: no system message)."""
+    own = kind_of(spec).chat_line(spec, record, None if system == "drop" else system)
+    if own is not None:  # the record is a conversation already
+        return own
     user, answer_fields = chat_turns(spec)
     if len(answer_fields) == 1:
         answer = record.get(answer_fields[0])
@@ -466,26 +477,33 @@ def hf_features(spec: DatasetSpec) -> list[dict[str, Any]]:
     """The card's `dataset_info.features`: the label as a `ClassLabel` in the spec's label
     order (names keyed by quoted indices, as the Hub writes them), then the provenance."""
     out: list[dict[str, Any]] = [{"name": "record_id", "dtype": "string"}]
-    for f in spec.fields:
-        if spec.is_labelled and f.name == spec.label_field:
-            names = {str(i): label for i, label in enumerate(spec.labels)}
-            out.append({"name": f.name, "dtype": {"class_label": {"names": names}}})
-        else:
-            out.append({"name": f.name, "dtype": HF_DTYPES[f.type]})
+    out += kind_of(spec).hf_columns(spec)
     return out + [{"name": c, "dtype": "string"} for c in PROVENANCE_COLUMNS]
 
 
 def _arrow_features(spec: DatasetSpec) -> dict[str, Any]:
     """The same features in the `datasets` library's own form, for the Parquet metadata."""
-    out: dict[str, Any] = {}
-    for feat in hf_features(spec):
-        dtype = feat["dtype"]
-        if isinstance(dtype, dict):
-            names = list(dtype["class_label"]["names"].values())
-            out[feat["name"]] = {"names": names, "_type": "ClassLabel"}
-        else:
-            out[feat["name"]] = {"dtype": dtype, "_type": "Value"}
-    return out
+    return {feat["name"]: _arrow_feature(feat) for feat in hf_features(spec)}
+
+
+def _arrow_feature(feat: dict[str, Any]) -> Any:
+    """One card feature (a Value, a ClassLabel, or a `list` of named sub-features) in the
+    `datasets` library's own form."""
+    if "list" in feat:
+        return [{sub["name"]: _arrow_feature(sub) for sub in feat["list"]}]
+    dtype = feat["dtype"]
+    if isinstance(dtype, dict):
+        return {"names": list(dtype["class_label"]["names"].values()), "_type": "ClassLabel"}
+    return {"dtype": dtype, "_type": "Value"}
+
+
+def _arrow_type(feat: dict[str, Any]) -> pa.DataType:
+    import pyarrow as pa
+
+    if "list" in feat:
+        return pa.list_(pa.struct([(sub["name"], _arrow_type(sub)) for sub in feat["list"]]))
+    dtype = feat["dtype"]
+    return getattr(pa, "int64" if isinstance(dtype, dict) else HF_ARROW_TYPES[dtype])()
 
 
 def hf_table(spec: DatasetSpec, frame: pl.DataFrame) -> pa.Table:
@@ -493,7 +511,7 @@ def hf_table(spec: DatasetSpec, frame: pl.DataFrame) -> pa.Table:
     exact column types, and the features in the schema metadata (key `huggingface`)."""
     import pyarrow as pa
 
-    if spec.is_labelled and spec.label_field:
+    if kind_of(spec).has("labels") and spec.label_field:
         label = spec.label_field
         unknown = sorted(set(frame[label].drop_nulls().to_list()) - set(spec.labels))
         if unknown:
@@ -506,14 +524,23 @@ def hf_table(spec: DatasetSpec, frame: pl.DataFrame) -> pa.Table:
                 spec.labels, list(range(len(spec.labels))), return_dtype=pl.Int64
             )
         )
-    fields = []
-    for feat in hf_features(spec):
-        dtype = feat["dtype"]
-        kind = "int64" if isinstance(dtype, dict) else HF_ARROW_TYPES[dtype]
-        fields.append(pa.field(feat["name"], getattr(pa, kind)()))
+    fields = [pa.field(feat["name"], _arrow_type(feat)) for feat in hf_features(spec)]
     meta = {"huggingface": json.dumps({"info": {"features": _arrow_features(spec)}})}
     table = frame.select([f.name for f in fields]).to_arrow()
     return table.cast(pa.schema(fields)).replace_schema_metadata(meta)
+
+
+def _shown_dtype(feat: dict[str, Any]) -> str:
+    """A feature's type as the card's table shows it."""
+    if "list" in feat:
+        return (
+            "list of {" + ", ".join(f"{s['name']}: {_shown_dtype(s)}" for s in feat["list"]) + "}"
+        )
+    dtype = feat["dtype"]
+    if isinstance(dtype, dict):  # a ClassLabel: its index and name per label
+        names = dtype["class_label"]["names"]
+        return "ClassLabel (" + ", ".join(f"{i} {lab}" for i, lab in names.items()) + ")"
+    return str(dtype)
 
 
 def card_metadata(
@@ -528,7 +555,7 @@ def card_metadata(
     return {
         "license": license_of(spec),
         "pretty_name": f"{spec.name} {prov['version']}",
-        "task_categories": ["text-classification" if spec.is_labelled else "text-generation"],
+        "task_categories": [kind_of(spec).hf_task],
         "size_categories": [_size_category(sum(splits.frame(s).height for s in present))],
         "tags": tags,
         "configs": [
@@ -634,18 +661,15 @@ def render_card(
     out.append(_splits_text(splits))
     # Structure
     field_rows = [["record_id", "string", "content hash identifying the record's origin"]]
-    for f in spec.fields:
-        if spec.is_labelled and f.name == spec.label_field:
-            kind = "ClassLabel (" + ", ".join(f"{i} {lab}" for i, lab in enumerate(spec.labels))
-            field_rows.append([f.name, kind + ")", " ".join(f.description.split())])
-        else:
-            field_rows.append([f.name, HF_DTYPES[f.type], " ".join(f.description.split())])
+    docs = kind_of(spec).column_docs(spec)
+    for feat, (name, doc) in zip(hf_features(spec)[1 : 1 + len(docs)], docs, strict=True):
+        field_rows.append([name, _shown_dtype(feat), doc])
     field_rows += [[c, "string", _PROVENANCE_DOC[c]] for c in PROVENANCE_COLUMNS]
     structure = [
         "## Dataset structure",
         _table(["field", "type", "description"], field_rows),
     ]
-    if spec.is_labelled and spec.label_field:
+    if kind_of(spec).has("labels") and spec.label_field:
         label = spec.label_field
         counts = {
             s: dict(splits.frame(s).group_by(label).len().iter_rows())

@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 
 # The columns a stage table's fingerprint covers: what a record is, not where it came from.
 FINGERPRINT_COLUMNS = ("record_id", "text", "label", "record")
+# Covered too where it is set (`dataset_records.origin`: real or synthetic), so relabelling a
+# row's origin after the eval share passed stales the check; a NULL origin (rows written
+# before the column existed) leaves the fingerprint as it was.
+ORIGIN_COLUMN = "origin"
 # The table whose rows a check evaluated, by the asset the check is attached to. The report
 # and the review judge the quality-checked dataset, so everything but `filtered` binds to it.
 _CHECKED_TABLES = {"filtered": stage_table("filtered")}
@@ -38,10 +42,15 @@ def _cell(value: Any) -> str | None:
 
 
 def frame_fingerprint(frame: pl.DataFrame) -> str:
-    """sha256 over the rows' record_id, text, label and record, sorted: order-independent."""
+    """sha256 over the rows' record_id, text, label and record (and origin where set),
+    sorted: order-independent."""
     cols = [pl.col(c) if c in frame.columns else pl.lit(None) for c in FINGERPRINT_COLUMNS]
+    cols.append(pl.col(ORIGIN_COLUMN) if ORIGIN_COLUMN in frame.columns else pl.lit(None))
     lines = sorted(
-        json.dumps([_cell(v) for v in row], ensure_ascii=False)
+        json.dumps(
+            [_cell(v) for v in row[:-1]] + ([row[-1]] if row[-1] is not None else []),
+            ensure_ascii=False,
+        )
         for row in frame.select(cols).iter_rows()
     )
     digest = hashlib.sha256()
@@ -55,8 +64,9 @@ def table_fingerprint(wh: Warehouse, table: str, dataset: str, version: str) -> 
     """The fingerprint of one version's rows of a stage table, as they are now."""
     if table not in {"filtered", DEFAULT_CHECKED_TABLE}:
         raise ValueError(f"no fingerprint for table {table!r}")
+    origin = f", {ORIGIN_COLUMN}" if table == DEFAULT_CHECKED_TABLE else ""
     frame = wh.query(
-        "SELECT record_id, text, label, CAST(record AS VARCHAR) AS record "
+        f"SELECT record_id, text, label, CAST(record AS VARCHAR) AS record{origin} "
         f"FROM {table} WHERE dataset = ? AND version = ?",
         [dataset, version],
     )

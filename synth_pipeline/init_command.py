@@ -26,19 +26,17 @@ from rich.markup import escape
 
 from synth_pipeline.datasets import DatasetError, known_datasets
 from synth_pipeline.field_types import PLACEHOLDERS
+from synth_pipeline.kinds import KIND_NAMES, UnknownKindError, get_kind, kind_of
 from synth_pipeline.paths import data_dir
 from synth_pipeline.spec import (
     NAME_PATTERN,
     SPEC_FILE,
     DatasetSpec,
-    FieldSpec,
-    GenerationSpec,
-    QualitySpec,
     load_spec,
 )
 
 console = Console()
-KINDS = ("classification", "instruction")
+KINDS = KIND_NAMES
 MAX_COMMENT = 150  # characters of one comment line
 TODO_MARK = "TODO:"  # what the scaffold leaves for a person to replace
 
@@ -48,43 +46,10 @@ TODO_MARK = "TODO:"  # what the scaffold leaves for a person to replace
 
 def scaffold_spec(name: str, kind: str) -> DatasetSpec:
     """The starting spec of a new dataset of KIND: placeholders to replace, defaults elsewhere."""
-    if kind == "classification":
-        return DatasetSpec(
-            name=name,
-            kind="classification",
-            task=f"{TODO_MARK} say what the records are and what they are for, in two or three "
-            "sentences (who writes them, how long, in what tone). The generator reads this.",
-            fields=[
-                FieldSpec(
-                    name="text",
-                    description=f"{TODO_MARK} the text, in a few words.",
-                    max_length=400,
-                ),
-                FieldSpec(name="label", description="The one label of the text."),
-            ],
-            text_field="text",
-            label_field="label",
-            labels=["label_a", "label_b"],
-            generation=GenerationSpec(records_per_label=20),
-            quality=QualitySpec(min_yield=10, max_length=400),
-        )
-    if kind == "instruction":
-        return DatasetSpec(
-            name=name,
-            kind="instruction",
-            task=f"{TODO_MARK} say what the pairs are for (who asks, what a good answer gives), in "
-            "two or three sentences. The generator reads this.",
-            fields=[
-                FieldSpec(
-                    name="instruction", description=f"{TODO_MARK} the request, in a few words."
-                ),
-                FieldSpec(name="response", description=f"{TODO_MARK} what a good answer gives."),
-            ],
-            text_field="instruction",
-            generation=GenerationSpec(total_records=40),
-            quality=QualitySpec(min_yield=10),
-        )
-    raise DatasetError(f"unknown kind {kind!r}: use one of {', '.join(KINDS)}")
+    try:
+        return DatasetSpec.model_validate(get_kind(kind).scaffold(name, TODO_MARK))
+    except UnknownKindError as e:
+        raise DatasetError(str(e)) from None
 
 
 # --- comments from the models -------------------------------------------------------------
@@ -201,21 +166,15 @@ def placeholders_left(spec: DatasetSpec) -> list[str]:
 
 
 def record_example(spec: DatasetSpec) -> dict[str, Any]:
-    """One record's shape: a placeholder value per field, a real label for the label field."""
-    example: dict[str, Any] = {}
-    for f in spec.fields:
-        if f.name == spec.label_field:
-            example[f.name] = spec.labels[0]
-        else:
-            example[f.name] = PLACEHOLDERS[f.type]
-    return example
+    """One record's shape, as the kind shows it (placeholders, a real label for a label)."""
+    return kind_of(spec).record_example(spec, PLACEHOLDERS)
 
 
 def readme(spec: DatasetSpec) -> str:
     shape = json.dumps(record_example(spec), ensure_ascii=False)
     labels = (
         f"\nThe label field `{spec.label_field}` holds one of the spec's `labels`.\n"
-        if spec.is_labelled
+        if kind_of(spec).has("labels")
         else ""
     )
     return (
@@ -263,12 +222,12 @@ def next_steps(spec: DatasetSpec) -> list[str]:
     shape = json.dumps(record_example(spec), ensure_ascii=False)
     needs = seed_requirements(spec)
     per = max((n for lab, (n, _) in needs.items() if lab != "*"), default=0)
-    how_many = f"at least {per} per label" if spec.is_labelled else f"at least {per}"
+    how_many = kind_of(spec).seeds_wanted(spec, per)
     if "*" in needs:
         how_many += f" and {needs['*'][0]} in all"
     return [
         f"1. In {folder / SPEC_FILE}: replace the TODO lines (task, field descriptions)"
-        + (" and `labels` with your labels." if spec.is_labelled else "."),
+        + (" and `labels` with your labels." if kind_of(spec).has("labels") else "."),
         f"2. Put real examples in {folder / spec.seeds_file} ({how_many}), one JSON object "
         f"a line: {shape}",
         f"3. Put other real examples in {folder / spec.holdout_file} (never a copy of a seed).",
@@ -281,7 +240,7 @@ def next_steps(spec: DatasetSpec) -> list[str]:
 def init(
     name: Annotated[str, typer.Argument(help="The new dataset's name (its folder's name).")],
     kind: Annotated[
-        str, typer.Option("--kind", help="classification or instruction.")
+        str, typer.Option("--kind", help="The dataset kind: " + ", ".join(KIND_NAMES) + ".")
     ] = "classification",
 ) -> None:
     """Create a new dataset folder: a commented spec.yaml and empty seed and holdout files."""

@@ -117,7 +117,7 @@ def run_preview(spec: DatasetSpec, n: int = 5, strategy: str | None = None) -> P
         if idx:
             parts.append((idx, eng.run([requests[i] for i in idx])))
     run = merge_runs(parts, len(requests))
-    frame = candidate_frame(spec.label_field, spec.text_field, requests, run, engine_for)
+    frame = candidate_frame(spec, requests, run, engine_for)
     by_key = {row["cache_key"]: row for row in frame.iter_rows(named=True)}
     records = []
     for request, outcome in zip(requests, run.outcomes, strict=True):

@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from synth_pipeline.field_types import matches, parse_csv_value
+from synth_pipeline.kinds import RecordError, kind_of
 from synth_pipeline.spec import DatasetSpec, SpecError, decode_text
 
 RECORD_SCHEMA = {
@@ -69,39 +69,20 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
 
 
 def validate_record(spec: DatasetSpec, obj: dict[str, Any], where: str) -> dict[str, Any]:
-    """Check one raw record against the spec; errors start with `where` (file:line)."""
-    expected = {f.name for f in spec.fields}
-    unknown = set(obj) - expected
-    if unknown:
-        raise SpecError(
-            f"{where}: unknown field(s) {sorted(unknown)}; the spec names {sorted(expected)}"
-        )
-    out: dict[str, Any] = {}
-    for f in spec.fields:
-        if f.name not in obj or obj[f.name] is None or obj[f.name] == "":
-            raise SpecError(f"{where}: field {f.name!r} is missing or empty")
-        value = obj[f.name]
-        if isinstance(value, str) and f.type != "string":
-            try:
-                value = parse_csv_value(value, f.type)
-            except ValueError as e:
-                raise SpecError(f"{where}: field {f.name!r} is not a {f.type}: {e}") from e
-        if not matches(value, f.type):
-            raise SpecError(f"{where}: field {f.name!r} must be a {f.type}, got {value!r}")
-        out[f.name] = value
-    if spec.label_field and out[spec.label_field] not in spec.labels:
-        raise SpecError(
-            f"{where}: unknown label {out[spec.label_field]!r} in field {spec.label_field!r}; "
-            f"allowed labels are {spec.labels}"
-        )
-    return out
+    """Check one raw record against the spec (its kind decides how); errors start with
+    `where` (file:line)."""
+    try:
+        return kind_of(spec).validate_record(spec, obj, where)
+    except RecordError as e:
+        raise SpecError(str(e)) from None
 
 
 def to_record_row(spec: DatasetSpec, rec: dict[str, Any], rid: str) -> dict[str, Any]:
+    kind = kind_of(spec)
     return {
         "record_id": rid,
-        "text": str(rec.get(spec.text_field, "")),
-        "label": rec.get(spec.label_field) if spec.label_field else None,
+        "text": kind.text_of(spec, rec),
+        "label": kind.label_of(spec, rec),
         "record": json.dumps(rec, ensure_ascii=False, sort_keys=True),
     }
 

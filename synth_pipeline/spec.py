@@ -16,7 +16,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from synth_pipeline.curation.config import CurationSpec
+from synth_pipeline.eval_config import EvalSpec
 from synth_pipeline.field_types import FieldType
+from synth_pipeline.kinds import KIND_NAMES, get_kind
 from synth_pipeline.regression.config import RegressionSpec
 from synth_pipeline.report.config import ReportSpec
 from synth_pipeline.review.config import ReviewSpec
@@ -340,12 +342,12 @@ class GenerationSpec(_Strict):
             raise ValueError(f"generation.strategies: each strategy at most once, got {names}")
         return self
 
-    def problems(self, kind: str, labels: list[str]) -> list[str]:
+    def problems(self, labelled: bool, labels: list[str]) -> list[str]:
         """Checks that need the rest of the dataset spec; empty when consistent."""
         out = []
         for s in self.strategies:
-            if s.name == "class_balance" and kind != "classification":
-                out.append("generation.strategies: class_balance needs a classification dataset")
+            if s.name == "class_balance" and not labelled:
+                out.append("generation.strategies: class_balance needs a labelled dataset kind")
             if s.name == "class_balance" and isinstance(s.target, dict):
                 unknown = sorted(set(s.target) - set(labels))
                 if unknown:
@@ -386,10 +388,18 @@ class ExportSpec(_Strict):
 
 class DatasetSpec(_Strict):
     name: str = Field(description="The dataset's name; must match its folder's name.")
-    kind: Literal["classification", "instruction"] = Field(
-        description="classification (text and a label) or instruction (e.g. question/answer)."
+    kind: Literal[KIND_NAMES] = Field(  # type: ignore[valid-type]
+        description="What a record is: " + ", ".join(KIND_NAMES) + " (synth_pipeline/kinds/; "
+        "docs/SPEC.md, 'Dataset kinds')."
     )
     task: str = Field(description="What the records are for; shown to the generator.")
+    purpose: Literal["train", "eval"] = Field(
+        default="train",
+        description="train: the version holds curated synthetic records. eval: an eval set, "
+        "never synthetic-only; the version's real holdout rows are kept next to its synthetic "
+        "edge cases, each row with `origin` real or synthetic, and the share of real rows "
+        "must reach `eval.min_real_share` before the version publishes.",
+    )
     fields: list[FieldSpec] = Field(min_length=1, description="The fields of one record.")
     text_field: str = Field(
         description="The main text field: dedup, lengths and similarity use it."
@@ -427,12 +437,30 @@ class DatasetSpec(_Strict):
         description="How much worse than the published version a new version may be before "
         "it is held (synth_pipeline/regression/config.py).",
     )
+    eval: EvalSpec = Field(
+        default_factory=EvalSpec,
+        description="Eval versions (`purpose: eval`): the share of real rows they must hold "
+        "(synth_pipeline/eval_config.py).",
+    )
     export: ExportSpec = Field(
         default_factory=ExportSpec,
         description="Export options: seeds in the train split, the card's license.",
     )
+    kind_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The kind's own settings, written under a section named after the kind "
+        "(e.g. `chat:`); see synth_pipeline/kinds/.",
+    )
     # The folder the spec was read from; filled by the loader, not by the YAML.
     folder: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_defaults(cls, data: Any) -> Any:
+        """The kind fills in what it implies (its fields, its own section)."""
+        if isinstance(data, dict) and data.get("kind") in KIND_NAMES:
+            return get_kind(data["kind"]).spec_defaults(data)
+        return data
 
     @model_validator(mode="after")
     def _check_consistency(self) -> DatasetSpec:
@@ -446,25 +474,15 @@ class DatasetSpec(_Strict):
             raise ValueError("fields: field names must be unique")
         if self.text_field not in names:
             raise ValueError(f"text_field {self.text_field!r} is not one of the fields {names}")
-        if self.kind == "classification":
-            if not self.label_field:
-                raise ValueError("label_field is required for a classification dataset")
-            if self.label_field not in names:
-                raise ValueError(
-                    f"label_field {self.label_field!r} is not one of the fields {names}"
-                )
-            if len(self.labels) < 2:
-                raise ValueError("labels: a classification dataset needs at least two labels")
-            if len(set(self.labels)) != len(self.labels):
-                raise ValueError("labels: labels must be unique")
-            if self.generation.records_per_label is None:
-                raise ValueError("generation.records_per_label is required for classification")
-        else:
-            if self.label_field or self.labels:
-                raise ValueError("label_field and labels apply only to classification datasets")
-            if self.generation.total_records is None:
-                raise ValueError("generation.total_records is required for an instruction dataset")
-        problems = self.generation.problems(self.kind, self.labels)
+        kind = get_kind(self.kind)
+        if kind.options_model is not None:
+            kind.options(self)  # a ValidationError names the section's bad setting
+        elif self.kind_options:
+            raise ValueError(f"kind {self.kind} has no settings of its own (kind_options)")
+        problems = kind.spec_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        problems = self.generation.problems(kind.labelled, self.labels)
         if problems:
             raise ValueError("; ".join(problems))
         too_large = plan_size_problem(self)
@@ -478,16 +496,9 @@ class DatasetSpec(_Strict):
         return self
 
     @property
-    def is_labelled(self) -> bool:
-        return self.kind == "classification"
-
-    @property
     def target_total(self) -> int:
-        if self.is_labelled:
-            assert self.generation.records_per_label is not None
-            return self.generation.records_per_label * len(self.labels)
-        assert self.generation.total_records is not None
-        return self.generation.total_records
+        """Records a version aims at (the kind says how the spec sizes its plan)."""
+        return get_kind(self.kind).target_total(self)
 
     def field(self, name: str) -> FieldSpec:
         return next(f for f in self.fields if f.name == name)
@@ -528,6 +539,9 @@ class DatasetSpec(_Strict):
 FIELDS_ADDED_LATER: tuple[tuple[str, ...], ...] = (
     ("generation", "budget", "allow_partial"),
     ("curation", "junk_estimate", "without_realism"),
+    ("kind_options",),
+    ("purpose",),
+    ("eval",),
 )
 
 
@@ -538,13 +552,7 @@ def plan_size_problem(spec: DatasetSpec) -> str | None:
     total = spec.target_total
     if total <= limit:
         return None
-    gen = spec.generation
-    if spec.is_labelled:
-        field = "generation.records_per_label"
-        asked = f"{gen.records_per_label:,} per label x {len(spec.labels)} labels = {total:,}"
-    else:
-        field = "generation.total_records"
-        asked = f"{total:,}"
+    field, asked = get_kind(spec.kind).size_setting(spec)
     tokens = total * spec.provider.max_tokens
     cost = ""
     price = spec.provider.prices.get(spec.provider.model or "")

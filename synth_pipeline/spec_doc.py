@@ -299,10 +299,26 @@ def thresholds_section() -> list[str]:
     return lines
 
 
+def kind_sections(w: _Writer) -> None:
+    """Each kind's own section (`chat:` ...), from the kind's options model."""
+    from synth_pipeline.kinds import KIND_NAMES, get_kind
+
+    w.lines += ["", "## Dataset kinds (`kind:`)", ""]
+    for name in KIND_NAMES:
+        kind = get_kind(name)
+        extra = f"; its settings go under `{name}:`" if kind.options_model else ""
+        w.lines.append(f"- `{name}`: {kind.summary}{extra}.")
+    for name in KIND_NAMES:
+        model = get_kind(name).options_model
+        if model is not None:
+            w.section(model, name, 3, title=f"`{name}:` (kind: {name})")
+
+
 def render() -> str:
     w = _Writer()
     w.lines = INTRO.rstrip("\n").split("\n")
     w.section(DatasetSpec, "", 2)
+    kind_sections(w)
     lines = [*w.lines, *thresholds_section(), ""]
     lines += TEMPLATES.rstrip("\n").split("\n") + [""]
     lines += DATA_FILES.rstrip("\n").split("\n")
@@ -313,6 +329,7 @@ def undocumented_fields() -> list[str]:
     """`Model.field` for every documented field without a description (the test wants none)."""
     w = _Writer()
     w.section(DatasetSpec, "", 2)
+    kind_sections(w)
     return [
         f"{model.__name__}.{name}"
         for model in w.done

@@ -17,14 +17,14 @@ is `CREATE OR REPLACE VIEW` over every version, so it may not use `{{ dataset }}
 `{{ version }}`.
 
 Loading parses each template's AST without rendering it and fails with file:line on a
-syntax error, a ref to nothing, or a cycle. Only `build_model_assets` touches Dagster.
+syntax error, a ref to nothing, or a cycle.
 
-(No `from __future__ import annotations` here: Dagster reads the asset function's
-parameter annotations at definition time.)
+This module knows nothing of Dagster: `synth_pipeline.defs.sql_models` wraps each model
+in an asset.
 """
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -33,13 +33,12 @@ import jinja2
 import polars as pl
 from jinja2 import nodes
 
+from synth_pipeline.kinds import kind_of
 from synth_pipeline.paths import PROJECT_ROOT
 from synth_pipeline.pipeline import SQL_SOURCES
 from synth_pipeline.warehouse import Warehouse
 
 if TYPE_CHECKING:
-    import dagster as dg
-
     from synth_pipeline.spec import DatasetSpec
 
 MODELS_DIR = PROJECT_ROOT / "dbt_like_sql"
@@ -417,67 +416,10 @@ def spec_variables(spec: "DatasetSpec") -> dict[str, Any]:
     """Variables a spec gives its models: the labels and the per-label generation target."""
     return {
         "labels": list(spec.labels),
-        "target_per_label": spec.generation.records_per_label if spec.is_labelled else None,
+        "target_per_label": (
+            spec.generation.records_per_label if kind_of(spec).has("labels") else None
+        ),
     }
-
-
-# --- Dagster -----------------------------------------------------------------------------
-
-
-def build_model_assets(
-    spec: "DatasetSpec",
-    models: list[SqlModel],
-    partitions_def: Any,
-    stage_key_fn: Callable[[str], Any],
-) -> list["dg.AssetsDefinition"]:
-    """One asset per model for the spec's dataset: key [dataset, "sql", model]."""
-    import dagster as dg
-
-    from synth_pipeline.defs.metadata import markdown_table
-    from synth_pipeline.defs.resources import WarehouseResource
-
-    dataset = spec.name
-    variables = spec_variables(spec)
-
-    def model_key(name: str) -> dg.AssetKey:
-        return dg.AssetKey([dataset, "sql", name])
-
-    def build(model: SqlModel) -> dg.AssetsDefinition:
-        deps = [stage_key_fn(s) for s in model.stages] + [model_key(m) for m in model.model_refs]
-        description = (
-            (model.description + "\n\n" if model.description else "")
-            + f"Materialized as a {model.materialized} `{model.relation}` "
-            f"from `{model.path.name}`.\n\n```sql\n{model.source.strip()}\n```"
-        )
-
-        @dg.asset(
-            key=model_key(model.name),
-            group_name=dataset,
-            partitions_def=partitions_def,
-            deps=deps,
-            description=description,
-            kinds={"duckdb", "sql"},
-            metadata={"relation": model.relation, "materialized": model.materialized},
-        )
-        def _model_asset(
-            context: dg.AssetExecutionContext, warehouse: WarehouseResource
-        ) -> dg.MaterializeResult:
-            try:
-                run = run_model(warehouse.get(), model, dataset, context.partition_key, variables)
-            except SqlModelError as e:
-                raise dg.Failure(description=str(e)) from e
-            return dg.MaterializeResult(
-                metadata={
-                    "dagster/row_count": dg.MetadataValue.int(run.rows),
-                    "relation": dg.MetadataValue.text(run.relation),
-                    "preview": dg.MetadataValue.md(markdown_table(run.preview)),
-                    "rendered_sql": dg.MetadataValue.md(f"```sql\n{run.sql}\n```"),
-                }
-            )
-
-        return _model_asset
-
-    return [build(m) for m in models]
 
 
 __all__ = [
@@ -487,7 +429,6 @@ __all__ = [
     "Ref",
     "SqlModel",
     "SqlModelError",
-    "build_model_assets",
     "load_models",
     "relation_name",
     "render_sql",

@@ -16,6 +16,7 @@ from typing import Any
 import polars as pl
 
 from synth_pipeline import __version__
+from synth_pipeline.eval_config import ORIGIN_REAL, ORIGIN_SYNTHETIC
 from synth_pipeline.gates import (
     AWAITING_REVIEW,
     DATASET_SUITE,
@@ -30,6 +31,7 @@ from synth_pipeline.gates import (
 from synth_pipeline.generation.engine import Progress
 from synth_pipeline.generation.providers import resolve_provider
 from synth_pipeline.generation.run import generate_version
+from synth_pipeline.kinds import kind_of
 from synth_pipeline.pipeline import DATASET_TABLE, stage_table
 from synth_pipeline.progress import emit
 from synth_pipeline.records import RECORD_COLUMNS, file_sha256, label_counts, load_real_records
@@ -241,7 +243,7 @@ def reviewed_rows(wh: Warehouse, dataset: str, version: str) -> tuple[pl.DataFra
 
 
 def curate(spec: DatasetSpec, wh: Warehouse, version: str, log: Log | None = None) -> StageOutput:
-    from synth_pipeline.curation import label_shortfall, run_curation
+    from synth_pipeline.curation.pipeline import label_shortfall, run_curation
 
     candidates = _require(
         wh.stage("candidates", spec.name, version), "candidates", spec.name, version
@@ -253,7 +255,7 @@ def curate(spec: DatasetSpec, wh: Warehouse, version: str, log: Log | None = Non
     top_up_figures: dict[str, Any] = {}
     shortfall = label_shortfall(spec, result.kept)
     if (
-        spec.is_labelled
+        kind_of(spec).tops_up
         and spec.generation.top_up_factor > 0
         and any(shortfall.values())
         and _version_status(wh, spec.name, version) != "budget_stopped"
@@ -384,12 +386,38 @@ def build_dataset(spec: DatasetSpec, wh: Warehouse, version: str) -> StageOutput
     failed = [c for c in wh.failed_checks(spec.name, version) if c == FILTERED_SUITE]
     if failed:
         raise StageError(f"{spec.name}/filtered failed {failed} for version {version}")
-    frame = filtered.select(RECORD_COLUMNS[:4])
+    frame = filtered.select(RECORD_COLUMNS[:4]).with_columns(
+        pl.lit(ORIGIN_SYNTHETIC, pl.String).alias("origin")
+    )
+    figures: dict[str, Any] = {}
+    if spec.purpose == "eval":
+        # An eval set is never synthetic-only: the version's real holdout rows sit next to
+        # its synthetic edge cases; the dataset suite's `real_share_at_least_min` gates it.
+        real = wh.stage("holdout", spec.name, version).select(RECORD_COLUMNS[:4])
+        real = real.with_columns(pl.lit(ORIGIN_REAL, pl.String).alias("origin"))
+        real = real.filter(~pl.col("record_id").is_in(frame["record_id"].implode()))
+        synthetic = frame.height
+        frame = pl.concat([frame, real], how="vertical_relaxed")
+        figures = {
+            "real_rows": real.height,
+            "synthetic_rows": synthetic,
+            "real_share": round(real.height / frame.height, 4) if frame.height else 0.0,
+        }
     wh.replace_version(DATASET_TABLE, spec.name, version, frame)
-    return StageOutput(frame, {"rows": frame.height, "per_label": label_counts(frame)})
+    return StageOutput(frame, {"rows": frame.height, "per_label": label_counts(frame), **figures})
 
 
 # --- report and publication -------------------------------------------------------
+
+
+def synthetic_rows(frame: pl.DataFrame) -> pl.DataFrame:
+    """A version's dataset rows without the real rows an eval version keeps, and without
+    the `origin` column: what the report judges against the real data."""
+    if "origin" not in frame.columns:
+        return frame
+    return frame.filter(pl.col("origin").is_null() | (pl.col("origin") != ORIGIN_REAL)).drop(
+        "origin"
+    )
 
 
 def report_history(wh: Warehouse, dataset: str, version: str) -> list[dict[str, Any]]:
@@ -411,9 +439,8 @@ def build_validation_report(
     from synth_pipeline.report.build import build_report
     from synth_pipeline.review.gate import report_review
 
-    synthetic = checked = _require(
-        wh.stage(DATASET_TABLE, spec.name, version), "dataset", spec.name, version
-    )
+    checked = _require(wh.stage(DATASET_TABLE, spec.name, version), "dataset", spec.name, version)
+    synthetic = synthetic_rows(checked)
     scores = judge_scores(wh, spec.name, version)
     if scores.height:
         synthetic = synthetic.join(scores, on="record_id", how="left")

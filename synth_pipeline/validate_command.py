@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from synth_pipeline.cli_errors import DatasetArg
+from synth_pipeline.kinds import kind_of
 from synth_pipeline.paths import data_dir
 from synth_pipeline.spec import DatasetSpec, DistillationStrategy, SpecError, load_spec
 
@@ -59,27 +60,13 @@ def _collect(problems: list[str], check: Callable[[], Any]) -> Any:
 
 def holdout_problems(spec: DatasetSpec, holdout: pl.DataFrame) -> list[str]:
     """Too few held-out rows to measure the synthetic data against."""
-    where = spec.path(spec.holdout_file)
-    if not spec.is_labelled:
-        if holdout.height < MIN_HOLDOUT_TOTAL:
-            return [
-                f"{where}: {holdout.height} holdout records, need at least {MIN_HOLDOUT_TOTAL} "
-                "to measure a version against (fewer make the report's figures noise)"
-            ]
-        return []
-    counts = dict(holdout.group_by("label").len().iter_rows())
-    short = [
-        f"{lab} {counts.get(lab, 0)}"
-        for lab in spec.labels
-        if counts.get(lab, 0) < MIN_HOLDOUT_PER_LABEL
-    ]
-    if not short:
-        return []
-    return [
-        f"{where}: holdout records per label: {', '.join(short)}; each label needs at least "
-        f"{MIN_HOLDOUT_PER_LABEL} to measure a version against (fewer make the report's "
-        "per-label figures noise)"
-    ]
+    return kind_of(spec).holdout_problems(
+        spec,
+        holdout["label"].to_list(),
+        str(spec.path(spec.holdout_file)),
+        MIN_HOLDOUT_TOTAL,
+        MIN_HOLDOUT_PER_LABEL,
+    )
 
 
 def provider_problems(spec: DatasetSpec, get: Callable[..., Any] | None = None) -> list[str]:
@@ -177,7 +164,7 @@ def estimate_cost(spec: DatasetSpec, seeds: pl.DataFrame) -> dict[str, Any]:
         "completion_tokens_max": completion,
         "provider": provider.kind,
         "model": provider.model,
-        "top_up_factor": spec.generation.top_up_factor,
+        "top_up_factor": spec.generation.top_up_factor if kind_of(spec).tops_up else 0,
     }
     out["cached"] = _cached_requests(spec, provider, plan.requests)
     if provider.kind == "embedded":

@@ -71,6 +71,10 @@ _DDL = [
         dataset VARCHAR, version VARCHAR, record_id VARCHAR, text VARCHAR, label VARCHAR,
         record JSON
     )""",
+    # Where a row of a version comes from: `synthetic` (curated generated records) or `real`
+    # (the holdout rows an eval version keeps, `purpose: eval`). Added to older warehouses in
+    # place; rows written before it was added hold NULL.
+    "ALTER TABLE dataset_records ADD COLUMN IF NOT EXISTS origin VARCHAR",
     """
     CREATE TABLE IF NOT EXISTS check_results (
         dataset VARCHAR, version VARCHAR, check_name VARCHAR, asset VARCHAR,

@@ -12,7 +12,6 @@ import polars as pl
 import pytest
 from pydantic import ValidationError
 
-from synth_pipeline.curation import label_shortfall, run_curation
 from synth_pipeline.curation.config import DEFAULT_FILTERS, CurationSpec
 from synth_pipeline.curation.dedup import (
     greedy_duplicates,
@@ -22,6 +21,7 @@ from synth_pipeline.curation.dedup import (
 )
 from synth_pipeline.curation.filters import FILTERS, CurationContext
 from synth_pipeline.curation.pii import find_pii, redact
+from synth_pipeline.curation.pipeline import label_shortfall, run_curation
 from synth_pipeline.spec import DatasetSpec
 
 WORDS = [
@@ -351,7 +351,13 @@ def test_length_bounds_and_label_not_allowed():
     v = run("label_not_allowed", df)
     assert dropped(v, df) == {"c2": "label_not_allowed"}
     unlabelled = frame([{"question": "q?", "answer": "a"}], instruction_spec())
-    assert run("label_not_allowed", unlabelled, instruction_spec()).skipped == "unlabelled dataset"
+    # The curation run never asks an unlabelled kind's rows for a label: the kind has none.
+    spec = instruction_spec()
+    result = run_curation(spec, unlabelled, SEEDS.clear(), HOLDOUT.clear())
+    assert result.per_filter["label_not_allowed"]["skipped"] == "instruction records have no labels"
+    assert result.per_filter["label_agreement"]["skipped"] == "instruction records have no labels"
+    label_drops = result.audit.filter(pl.col("filter").str.starts_with("label_") & ~pl.col("kept"))
+    assert label_drops.is_empty()
 
 
 # ----------------------------------------------------------------------------- duplicates

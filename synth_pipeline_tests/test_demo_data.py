@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import polars as pl
 import pytest
 
+from synth_pipeline.kinds import kind_of
 from synth_pipeline.records import load_real_records
 from synth_pipeline.spec import DatasetSpec, discover_specs, load_spec
 
 DATA_DIR = Path(__file__).parents[1] / "data"
-DEMO_DATASETS = ["coffee_qa", "support_intents"]
+DEMO_DATASETS = ["coffee_qa", "support_chat", "support_intents"]
 
 
 def _normalize(text: str) -> str:
@@ -57,6 +59,15 @@ def test_record_ids_are_unique(name: str) -> None:
 @pytest.mark.parametrize("name", DEMO_DATASETS)
 def test_texts_fit_the_spec_bounds(name: str) -> None:
     spec, seeds, holdout = _load(name)
+    kind = kind_of(spec)
+    if not kind.flat_records:  # a conversation: the transcript, and each turn in its bounds
+        for frame in (seeds, holdout):
+            lengths = frame["text"].str.len_chars()
+            assert spec.quality.min_length <= lengths.min()
+            assert lengths.max() <= spec.quality.max_length
+            for raw in frame["record"].to_list():
+                assert kind.record_problem(spec, json.loads(raw)) is None
+        return
     field = spec.field(spec.text_field)
     low = max(field.min_length or 0, spec.quality.min_length)
     high = min(field.max_length or spec.quality.max_length, spec.quality.max_length)
@@ -68,7 +79,7 @@ def test_texts_fit_the_spec_bounds(name: str) -> None:
 
 def test_support_intents_label_coverage() -> None:
     spec, seeds, holdout = _load("support_intents")
-    assert spec.is_labelled
+    assert kind_of(spec).has("labels")
     assert len(spec.labels) >= 6
     seed_counts = dict(seeds.group_by("label").len().iter_rows())
     holdout_counts = dict(holdout.group_by("label").len().iter_rows())

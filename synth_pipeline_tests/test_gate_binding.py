@@ -344,6 +344,9 @@ def test_a_field_added_later_keeps_the_hash_of_a_spec_that_does_not_use_it():
             "export": True,
             "generation": {"budget": {"allow_partial"}},
             "curation": {"junk_estimate": {"without_realism"}},
+            "kind_options": True,
+            "purpose": True,
+            "eval": True,
         }
     )
     assert spec.spec_hash() == hashlib.sha256(before.encode()).hexdigest()[:16]

@@ -310,7 +310,7 @@ def test_a_dataset_template_replaces_the_built_in_prompt(tmp_path: Path) -> None
 
 def test_inconsistent_strategies_are_rejected() -> None:
     # The spec itself refuses them, so a bad spec fails when definitions load.
-    with pytest.raises(ValueError, match="class_balance needs a classification"):
+    with pytest.raises(ValueError, match="class_balance needs a labelled dataset kind"):
         _spec({"total_records": 3, "strategies": [{"name": "class_balance"}]}, kind="instruction")
     with pytest.raises(ValueError, match="unknown labels"):
         _spec(

@@ -9,7 +9,7 @@ import random
 import polars as pl
 import pytest
 
-from synth_pipeline.curation import run_curation
+from synth_pipeline.curation.pipeline import run_curation
 from synth_pipeline.quality import ExpectationOutcome, run_suite
 from synth_pipeline.spec import DatasetSpec
 

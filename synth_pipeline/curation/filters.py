@@ -39,6 +39,7 @@ from synth_pipeline.curation.text import (
     tokens,
 )
 from synth_pipeline.field_types import PYTHON_TYPES, matches
+from synth_pipeline.kinds import kind_of
 
 if TYPE_CHECKING:
     from synth_pipeline.spec import DatasetSpec
@@ -95,6 +96,19 @@ def _field_problem(spec: DatasetSpec, raw: str | None) -> str | None:
     return None
 
 
+def _shape_problem(spec: DatasetSpec, raw: str | None) -> str | None:
+    """Why a record JSON does not fit its kind's own shape, or None when it does."""
+    if raw is None:
+        return "record is missing"
+    try:
+        obj = json.loads(raw)
+    except ValueError as e:
+        return f"record is not valid JSON: {e.msg}"
+    if not isinstance(obj, dict):
+        return "record is not a JSON object"
+    return kind_of(spec).record_problem(spec, obj)
+
+
 def _record_validator(spec: DatasetSpec) -> Any:
     """A strict pydantic-core validator of one record's JSON against spec.fields.
 
@@ -134,12 +148,20 @@ def schema_valid_filter(frame: pl.DataFrame, ctx: CurationContext) -> Verdict:
     else:
         failed_mask = np.zeros(n, dtype=bool)
         errors = pl.Series([None] * n, dtype=pl.String)
-    validate = _record_validator(ctx.spec).validate_json
+    kind = kind_of(ctx.spec)
+    # A flat record validates against the spec's fields; another shape (a conversation)
+    # against its kind.
+    validate = _record_validator(ctx.spec).validate_json if kind.flat_records else None
     reason = np.full(n, None, dtype=object)
     detail = np.full(n, None, dtype=object)
     raws = frame["record"].to_list()
     for i in np.flatnonzero(~failed_mask).tolist():
         raw = raws[i]
+        if validate is None:
+            problem = _shape_problem(ctx.spec, raw)
+            if problem:
+                reason[i], detail[i] = "schema_invalid", problem
+            continue
         try:
             if raw is None:
                 raise ValueError
@@ -345,8 +367,9 @@ def degenerate_filter(frame: pl.DataFrame, ctx: CurationContext) -> Verdict:
                 f"letters mostly outside the seeds' scripts ({', '.join(scripts)})",
             )
 
-    # Restatement: instruction datasets, a later field's words all in an earlier field.
-    if cfg.check_restatement and not ctx.spec.is_labelled and len(cols) >= 2:
+    # Restatement: records of two or more free-text fields (a question and its answer), a
+    # later field's words all in an earlier field.
+    if cfg.check_restatement and len(cols) >= 2:
         toks = filled.select([token_lists(pl.col(c)).list.unique().alias(c) for c in cols])
         best = np.zeros(n)
         which = np.full(n, None, dtype=object)
@@ -383,9 +406,7 @@ def length_bounds_filter(frame: pl.DataFrame, ctx: CurationContext) -> Verdict:
 
 
 def label_not_allowed_filter(frame: pl.DataFrame, ctx: CurationContext) -> Verdict:
-    """Labelled datasets: drop rows whose label is missing or not one of spec.labels."""
-    if not ctx.spec.is_labelled:
-        return keep_all(frame.height, "unlabelled dataset")
+    """Labelled kinds: drop rows whose label is missing or not one of spec.labels."""
     bad = frame.select(~pl.col("label").is_in(ctx.spec.labels).fill_null(False)).to_series()
     detail = frame.select(
         pl.concat_str(pl.lit("label "), pl.col("label").fill_null("<null>"))
@@ -773,8 +794,6 @@ def label_agreement_filter(frame: pl.DataFrame, ctx: CurationContext) -> Verdict
     cfg = ctx.config.judge
     if not cfg.enabled:
         return keep_all(n, "judge.enabled is false")
-    if not ctx.spec.is_labelled:
-        return keep_all(n, "unlabelled dataset")
     if n == 0:
         return keep_all(0)
     seeds = ctx.seeds.filter(pl.col("label").is_not_null())
@@ -830,4 +849,11 @@ FILTERS: dict[str, FilterFn] = {
     "pii": pii_filter,
     "label_agreement": label_agreement_filter,
     "realism": realism_filter,
+}
+
+# Filters that check a record feature only some kinds have (`DatasetKind.families`); a kind
+# without it keeps every row with the reason.
+FILTER_FAMILIES: dict[str, str] = {
+    "label_not_allowed": "labels",
+    "label_agreement": "labels",
 }

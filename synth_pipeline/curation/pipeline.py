@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from synth_pipeline.curation.filters import FILTERS, CurationContext
+from synth_pipeline.curation.base import keep_all
+from synth_pipeline.curation.filters import FILTER_FAMILIES, FILTERS, CurationContext
+from synth_pipeline.kinds import kind_of
 
 if TYPE_CHECKING:
     from synth_pipeline.spec import DatasetSpec
@@ -85,10 +87,15 @@ def run_curation(
     frame = _record_frame(candidates).drop(_ROW, strict=False).with_row_index(_ROW)
     audits: list[pl.DataFrame] = []
     per_filter: dict[str, dict[str, Any]] = {}
+    kind = kind_of(spec)
     for name in spec.curation.filters:
         start = time.perf_counter()
         n_in = frame.height
-        verdict = FILTERS[name](frame, ctx)
+        family = FILTER_FAMILIES.get(name)
+        skipped = kind.skipped_filters.get(name) or (
+            f"{kind.name} records have no {family}" if family and not kind.has(family) else None
+        )
+        verdict = keep_all(n_in, skipped) if skipped else FILTERS[name](frame, ctx)
         decisions = verdict.decisions
         if decisions.height != n_in:
             raise RuntimeError(
@@ -137,12 +144,7 @@ def run_curation(
 
 
 def label_shortfall(spec: DatasetSpec, kept: pl.DataFrame) -> dict[str, int]:
-    """How many rows each label still lacks against generation.records_per_label.
-
-    Unlabelled datasets report one entry, "_total", against generation.total_records.
-    """
-    if not spec.is_labelled:
-        return {"_total": max(0, spec.target_total - kept.height)}
-    target = spec.generation.records_per_label or 0
-    have = dict(kept.group_by("label").len().iter_rows()) if kept.height else {}
-    return {label: max(0, target - int(have.get(label, 0))) for label in spec.labels}
+    """How many rows the kept data still lacks against the plan's target, as the kind counts
+    them: per label for a labelled kind, one `_total` entry otherwise."""
+    labels = kept["label"].to_list() if kept.height else []
+    return kind_of(spec).shortfall(spec, labels)

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
+from synth_pipeline.kinds import kind_of
+
 if TYPE_CHECKING:
     from synth_pipeline.spec import DatasetSpec
 
@@ -119,13 +121,15 @@ def string_content_fields(spec: DatasetSpec) -> list[str]:
     return [f.name for f in spec.content_fields if f.type == "string"]
 
 
-def _decode_one(raw: str | None, names: list[str]) -> dict[str, Any]:
+def _decode_one(raw: str | None, names: list[str], view: Any = None) -> dict[str, Any]:
     try:
         obj = json.loads(raw) if raw is not None else None
     except (TypeError, ValueError):
         obj = None
     if not isinstance(obj, dict):
         return dict.fromkeys(names)
+    if view is not None:
+        obj = view(obj)
     return {n: (obj.get(n) if isinstance(obj.get(n), str) else None) for n in names}
 
 
@@ -144,6 +148,13 @@ def string_fields(spec: DatasetSpec, frame: pl.DataFrame) -> pl.DataFrame:
     dtype = pl.Struct({n: pl.String() for n in names})
     if frame.height == 0:
         return pl.DataFrame(schema=dict.fromkeys(names, pl.String))
+    kind = kind_of(spec)
+    if not kind.flat_records:  # the kind maps each record to its flat fields
+        rows = [
+            _decode_one(r, names, lambda rec: kind.view(spec, rec))
+            for r in frame["record"].to_list()
+        ]
+        return pl.DataFrame(rows, schema=dict.fromkeys(names, pl.String))
     try:
         return frame.select(pl.col("record").str.json_decode(dtype).alias("_r")).unnest("_r")
     except pl.exceptions.PolarsError:

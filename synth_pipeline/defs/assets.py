@@ -16,6 +16,7 @@ from synth_pipeline import pipeline, stages
 from synth_pipeline.defs.failures import refusal_failure, refusals_as_failure
 from synth_pipeline.defs.metadata import figure_value, markdown_table, stage_metadata
 from synth_pipeline.defs.resources import ReportsResource, WarehouseResource
+from synth_pipeline.defs.sql_models import build_model_assets
 from synth_pipeline.exports import ExportRefused, export_published
 from synth_pipeline.gates import (
     DATASET_SUITE,
@@ -30,7 +31,7 @@ from synth_pipeline.regression import gate as regression
 from synth_pipeline.regression.compare import Comparison
 from synth_pipeline.run_state import stage_run
 from synth_pipeline.spec import DatasetSpec
-from synth_pipeline.sql_models import MODELS_DIR, SqlModel, build_model_assets, load_models
+from synth_pipeline.sql_models import MODELS_DIR, SqlModel, load_models
 
 STAGES = pipeline.STAGE_NAMES
 PREVIEW = ["record_id", "label", "text"]

@@ -57,7 +57,8 @@ from synth_pipeline.generation.limiter import AdaptiveLimiter
 from synth_pipeline.generation.planner import GenerationRequest
 from synth_pipeline.generation.prompts import messages_hash
 from synth_pipeline.generation.providers import ResolvedProvider
-from synth_pipeline.spec import DEFAULT_REFUSAL_MARKERS, BudgetSpec
+from synth_pipeline.kinds import kind_of
+from synth_pipeline.spec import DEFAULT_REFUSAL_MARKERS, BudgetSpec, DatasetSpec
 
 log = logging.getLogger(__name__)
 
@@ -510,7 +511,11 @@ class GenerationEngine:
 
     def request_params(self, request: GenerationRequest) -> dict[str, Any]:
         # A distinct sampling seed per sample index: same prompt, different records.
-        return {**self.provider.params, "seed": self.provider.sampling_seed(request.sample_index)}
+        return {
+            **self.provider.params,
+            **dict(request.params),
+            "seed": self.provider.sampling_seed(request.sample_index),
+        }
 
     # --- run -----------------------------------------------------------------------
 
@@ -1067,8 +1072,7 @@ CANDIDATE_SCHEMA = {
 
 
 def candidate_frame(
-    spec_label_field: str | None,
-    text_field: str,
+    spec: DatasetSpec,
     requests: list[GenerationRequest],
     run: GenerationRun,
     engine: GenerationEngine | Callable[[GenerationRequest], GenerationEngine],
@@ -1081,6 +1085,7 @@ def candidate_frame(
     scenario values, evolution operation, distillation input id) when the strategy set any.
     """
     engine_for = None if isinstance(engine, GenerationEngine) else engine
+    kind = kind_of(spec)
     rows = []
     seen: set[str] = set()
     for request, outcome in zip(requests, run.outcomes, strict=True):
@@ -1092,20 +1097,19 @@ def candidate_frame(
         provider = eng.provider
         ok = outcome.status == "ok"
         record: dict[str, Any] = {}
-        if ok:
-            record = {**request.fixed_dict, **(outcome.response or {})}
-            if spec_label_field and request.label is not None:
-                record[spec_label_field] = request.label
         label = request.label
-        if spec_label_field and label is None and ok:
-            label = record.get(spec_label_field)
+        if ok:
+            record = kind.record_from_response(
+                spec, outcome.response or {}, request.fixed_dict, request.label
+            )
+            label = kind.label_of(spec, record) if label is None else label
         params = eng.request_params(request)
         if request.attributes:
             params["attributes"] = request.attribute_dict
         rows.append(
             {
                 "record_id": f"c-{outcome.key[:16]}",
-                "text": str(record.get(text_field)) if ok else None,
+                "text": kind.text_of(spec, record) if ok else None,
                 "label": label,
                 "record": json.dumps(record, ensure_ascii=False, sort_keys=True) if ok else None,
                 "status": outcome.status,

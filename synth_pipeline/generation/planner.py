@@ -44,6 +44,7 @@ from synth_pipeline.generation.prompts import (
     document_prompt,
     strategy_messages,
 )
+from synth_pipeline.kinds import kind_of
 from synth_pipeline.records import read_rows
 from synth_pipeline.spec import (
     SPEC_FILE,
@@ -76,6 +77,12 @@ class GenerationRequest:
     # Set for a document prompt: the model continues `messages[0]` as plain text, and its
     # one line is this field of the record.
     document_field: str | None = None
+    # Sampling settings of this request over the provider's (a preference sampler's
+    # temperature); part of its cache key.
+    params: tuple[tuple[str, Any], ...] = ()
+    # The kind's own answer schema this request wants (`DatasetKind.response_model`); None:
+    # the record's.
+    response: str | None = None
 
     @property
     def message_list(self) -> list[dict[str, str]]:
@@ -121,7 +128,8 @@ def apportion(total: int, weights: dict[str, float]) -> dict[str, int]:
 
 def target_shares(spec: DatasetSpec) -> dict[str, float]:
     """The label distribution the final data aims at (uniform unless class_balance says)."""
-    if not spec.is_labelled:
+    labels = [lab for lab in kind_of(spec).label_groups(spec) if lab is not None]
+    if not labels:
         return {}
     cb = _strategy(spec, ClassBalanceStrategy)
     raw: dict[str, float]
@@ -307,9 +315,9 @@ def seed_requirements(spec: DatasetSpec) -> dict[str | None, tuple[int, list[str
         needs[label] = (max(have, n), [*reasons, why])
 
     shares = target_shares(spec)
-    labels: list[str | None] = (
-        [lab for lab in spec.labels if shares.get(lab, 0) > 0] if spec.is_labelled else [None]
-    )
+    labels = [
+        lab for lab in kind_of(spec).label_groups(spec) if lab is None or shares.get(lab, 0) > 0
+    ]
     for i, s in enumerate(spec.generation.strategies):
         if isinstance(s, DistillationStrategy):
             continue  # its examples come from every label's seeds
@@ -326,8 +334,8 @@ def seed_requirements(spec: DatasetSpec) -> dict[str | None, tuple[int, list[str
         for lab in labels:
             need(lab, k, why)
     judge = spec.curation.judge
-    if spec.is_labelled and judge.enabled:
-        for lab in spec.labels:
+    if judge.enabled:
+        for lab in shares:  # labels only: label agreement has nothing to check otherwise
             need(
                 lab,
                 judge.min_seeds_per_label,
@@ -393,10 +401,15 @@ def plan_generation(
     seeds: pl.DataFrame,
     inputs: list[tuple[str, dict[str, Any]]] | None = None,
 ) -> Plan:
-    problems = spec.generation.problems(spec.kind, spec.labels)
+    kind = kind_of(spec)
+    problems = spec.generation.problems(kind.labelled, spec.labels)
     if problems:
         raise SpecError(f"{spec.name}: " + "; ".join(problems))
     check_plan_size(spec)  # the spec may have been changed since it was validated
+    own = kind.plan_requests(spec, seeds)
+    if own is not None:  # the kind plans its records itself (preference: prompts x samplers)
+        planned = Counter(r.strategy for r in own)
+        return Plan(requests=own, target_total=spec.target_total, per_strategy=dict(planned))
     strategies = spec.generation.strategies
     total = spec.target_total
     counts = apportion(total, {s.name: s.weight for s in strategies})
@@ -423,7 +436,7 @@ def plan_generation(
     by_id: dict[str, dict[str, Any]] = {
         r["record_id"]: json.loads(r["record"]) for r in seeds.iter_rows(named=True)
     }
-    labels: list[str | None] = list(spec.labels) if spec.is_labelled else [None]
+    labels = kind.label_groups(spec)
     ids_by_label: dict[str | None, list[str]] = {}
     for lab in labels:
         frame = seeds if lab is None else seeds.filter(pl.col("label") == lab)
@@ -431,7 +444,7 @@ def plan_generation(
 
     shares = target_shares(spec)
     per_label: dict[str, dict[str, int]] = {}
-    if spec.is_labelled:
+    if shares:
         for s in strategies:
             if s.name not in ("class_balance", "distillation"):
                 per_label[s.name] = apportion(counts[s.name], shares)
@@ -482,7 +495,7 @@ def plan_generation(
         requests=requests,
         target_total=total,
         per_strategy={s.name: planned.get(s.name, 0) for s in strategies},
-        per_label=per_label if spec.is_labelled else {},
+        per_label=per_label if shares else {},
         target_shares=shares,
         notes=notes,
     )
@@ -559,15 +572,16 @@ def _distillation_requests(
 ) -> list[GenerationRequest]:
     all_ids = list(by_id)
     k = _k(spec, s)
+    # A labelled kind's teacher also picks the label among the spec's.
+    choices = tuple(lab for lab in kind_of(spec).label_groups(spec) if lab is not None)
     out = []
     for j, (input_id, fixed) in enumerate(inputs):
         missing = [f for f in spec.content_fields if f.name not in fixed]
-        if not spec.is_labelled and not missing:
+        if not choices and not missing:
             raise SpecError(
                 f"{spec.path(s.inputs_file)}: input {j + 1} already has every field; "
                 "distillation needs something for the teacher to write"
             )
-        choices = tuple(spec.labels) if spec.is_labelled else ()
         chosen = tuple(pick_seeds(all_ids, k, f"distillation|{input_id}"))
         messages = strategy_messages(
             spec,

@@ -17,6 +17,7 @@ from typing import Any
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 
+from synth_pipeline.kinds import kind_of
 from synth_pipeline.spec import DatasetSpec, FieldSpec, SpecError
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -32,15 +33,16 @@ def _make_env(dirs: tuple[str, ...]) -> Environment:
     )
 
 
-@lru_cache(maxsize=1)
-def _env() -> Environment:
-    return _make_env((str(TEMPLATE_DIR),))
+@lru_cache(maxsize=8)
+def _env(kind_dir: str | None = None) -> Environment:
+    # The kind's own templates (kinds/templates/<kind>/) first, then the shared ones.
+    return _make_env((*([kind_dir] if kind_dir else []), str(TEMPLATE_DIR)))
 
 
 @lru_cache(maxsize=16)
-def _dataset_env(folder: str) -> Environment:
+def _dataset_env(folder: str, kind_dir: str | None = None) -> Environment:
     # The dataset folder first for the override itself, built-ins for what it imports.
-    return _make_env((folder, str(TEMPLATE_DIR)))
+    return _make_env((folder, *([kind_dir] if kind_dir else []), str(TEMPLATE_DIR)))
 
 
 def _tidy(text: str) -> str:
@@ -54,13 +56,17 @@ def _tidy(text: str) -> str:
     return "\n".join(out)
 
 
-def render(template: str, *, folder: Path | None = None, **context: Any) -> str:
+def render(
+    template: str, *, folder: Path | None = None, kind_dir: str | None = None, **context: Any
+) -> str:
+    """TEMPLATE rendered: from the dataset FOLDER (an override), else the kind's own
+    templates (KIND_DIR), else the shared ones."""
     if folder is None:
-        env = _env()
+        env = _env(kind_dir)
     else:
         if not (folder / template).is_file():
             raise SpecError(f"{folder / template}: prompt template not found")
-        env = _dataset_env(str(folder))
+        env = _dataset_env(str(folder), kind_dir)
     return _tidy(env.get_template(template).render(**context))
 
 
@@ -75,10 +81,10 @@ TURN_STRATEGIES = frozenset({"seed_variation", "class_balance", "attributes"})
 
 
 def example_turns(
-    examples: list[dict[str, Any]], label: str | None, **context: Any
+    examples: list[dict[str, Any]], label: str | None, kind_dir: str | None = None, **context: Any
 ) -> list[dict[str, str]]:
     """A user request and the example as the assistant's JSON answer, per example."""
-    ask = render("ask.j2", label=label, **context)
+    ask = render("ask.j2", label=label, kind_dir=kind_dir, **context)
     turns: list[dict[str, str]] = []
     for ex in examples:
         turns.append({"role": "user", "content": ask})
@@ -104,14 +110,28 @@ def strategy_messages(
     """
     content = spec.content_fields
     fields = output_fields if output_fields is not None else content
+    kind = kind_of(spec)
+    kind_dir = kind.template_dir()
     if strategy == "distillation":
         shown_fields = [*content, *([spec.field(spec.label_field)] if label_choices else [])]
         names = [f.name for f in fields] + ([spec.label_field] if label_choices else [])
-        system = render("distillation_system.j2", task=spec.task, field_names=names)
+        system = render(
+            "distillation_system.j2", task=spec.task, field_names=names, kind_dir=kind_dir
+        )
     else:
         shown_fields = content
-        system = render("system.j2", task=spec.task, field_names=[f.name for f in fields])
-    shown = [_shown(shown_fields, ex) for ex in (examples or [])]
+        system = render(
+            "system.j2",
+            task=spec.task,
+            field_names=[f.name for f in fields],
+            fields=fields,
+            kind_dir=kind_dir,
+            **kind.prompt_context(spec),
+        )
+    shown = [
+        _shown(shown_fields, ex) if strategy == "distillation" else kind.shown_example(spec, ex)
+        for ex in (examples or [])
+    ]
     if "original" in extra:  # the record evolution rewrites: content fields only
         extra["original"] = _shown(content, extra["original"])
     as_turns = strategy in TURN_STRATEGIES
@@ -126,10 +146,10 @@ def strategy_messages(
     }
     if override:
         assert spec.folder is not None, "spec was not loaded from a folder"
-        user = render(override, folder=spec.folder, **context)
+        user = render(override, folder=spec.folder, kind_dir=kind_dir, **context)
     else:
-        user = render(f"{strategy}.j2", **context)
-    turns = example_turns(shown, label) if as_turns else []
+        user = render(f"{strategy}.j2", kind_dir=kind_dir, **context)
+    turns = example_turns(shown, label, kind_dir) if as_turns else []
     return [{"role": "system", "content": system}, *turns, {"role": "user", "content": user}]
 
 

@@ -25,6 +25,7 @@ from synth_pipeline.generation.ledger import Budget, UsageLedger, version_spend
 from synth_pipeline.generation.planner import Plan, plan_generation
 from synth_pipeline.generation.providers import ResolvedProvider, resolve_provider
 from synth_pipeline.generation.schema import ResponseModels
+from synth_pipeline.kinds import kind_of
 from synth_pipeline.records import label_counts
 from synth_pipeline.spec import DatasetSpec, DistillationStrategy
 from synth_pipeline.warehouse import Warehouse
@@ -97,7 +98,16 @@ def generate_version(
     )
     if distill is None or distill.teacher is None:
         run = main.run(plan.requests)
-        frame = _candidate_frame(spec.label_field, spec.text_field, plan.requests, run, main)
+        frame = _candidate_frame(spec, plan.requests, run, main)
+        kind = kind_of(spec)
+        follow = kind.follow_up(spec, frame)
+        if follow:  # a second round on the answers (a preference judge's verdicts)
+            more = main.run(follow)
+            frame = kind.assemble(spec, frame, follow, more.outcomes)
+            n = len(plan.requests)
+            run = merge_runs(
+                [(list(range(n)), run), (list(range(n, n + len(follow))), more)], n + len(follow)
+            )
         return GenerationResult(plan, run, frame, generation_figures(plan, run, frame, provider))
 
     # A distillation teacher of its own: its requests run on a second engine, after the
@@ -111,8 +121,7 @@ def generate_version(
         parts.append((indices, eng.run([plan.requests[i] for i in indices])))
     run = merge_runs(parts, len(plan.requests))
     frame = _candidate_frame(
-        spec.label_field,
-        spec.text_field,
+        spec,
         plan.requests,
         run,
         lambda r: teacher if r.strategy == "distillation" else main,

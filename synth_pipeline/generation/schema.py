@@ -7,12 +7,14 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from synth_pipeline.field_types import PYTHON_TYPES
+from synth_pipeline.kinds import kind_of
 from synth_pipeline.spec import DatasetSpec
 
 
 class _Shaped(Protocol):
     output_fields: tuple[str, ...] | None
     label_choices: tuple[str, ...]
+    response: str | None
 
 
 def record_model(spec: DatasetSpec) -> type[BaseModel]:
@@ -31,6 +33,9 @@ def response_model_for(
 ) -> type[BaseModel]:
     """The schema of one request: `output_fields` (all content fields when None), plus the
     label as an enum when the model has to choose it (distillation of a classification set)."""
+    own = kind_of(spec).response_model(spec, None)
+    if own is not None and output_fields is None and not label_choices:
+        return own  # the kind's own record shape (a conversation's exchanges)
     all_fields = {f.name for f in spec.content_fields}
     wanted = all_fields if output_fields is None else set(output_fields)
     fields: dict[str, Any] = {
@@ -59,10 +64,12 @@ class ResponseModels:
 
     def __init__(self, spec: DatasetSpec):
         self.spec = spec
-        self._models: dict[tuple[Any, tuple[str, ...]], type[BaseModel]] = {}
+        self._models: dict[tuple[Any, ...], type[BaseModel]] = {}
 
     def __call__(self, request: _Shaped) -> type[BaseModel]:
-        shape = (request.output_fields, tuple(request.label_choices))
+        response = getattr(request, "response", None)
+        shape = (request.output_fields, tuple(request.label_choices), response)
         if shape not in self._models:
-            self._models[shape] = response_model_for(self.spec, *shape)
+            own = kind_of(self.spec).response_model(self.spec, response) if response else None
+            self._models[shape] = own or response_model_for(self.spec, *shape[:2])
         return self._models[shape]

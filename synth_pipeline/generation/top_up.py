@@ -19,6 +19,7 @@ from synth_pipeline.generation.ledger import UsageLedger
 from synth_pipeline.generation.planner import GenerationRequest, plan_generation
 from synth_pipeline.generation.providers import resolve_provider
 from synth_pipeline.generation.schema import ResponseModels
+from synth_pipeline.kinds import kind_of
 from synth_pipeline.spec import DatasetSpec
 from synth_pipeline.warehouse import Warehouse
 
@@ -39,7 +40,7 @@ def top_up_requests(
 ) -> tuple[list[GenerationRequest], dict[str, int]]:
     """New requests for the short labels: `factor` times each label's shortfall."""
     wanted = {label: math.ceil(n * factor) for label, n in shortfall.items() if n > 0}
-    if not wanted or not spec.is_labelled:
+    if not wanted or not kind_of(spec).tops_up:
         return [], {}
     base = plan_generation(spec, seeds)
     per_label = spec.generation.records_per_label or 0
@@ -84,5 +85,5 @@ def generate_top_up(
         refusal_markers=spec.generation.refusal_markers,
     )
     run = engine.run(requests)
-    frame = candidate_frame(spec.label_field, spec.text_field, requests, run, engine)
+    frame = candidate_frame(spec, requests, run, engine)
     return TopUp(taken, frame, run)

@@ -18,6 +18,8 @@ import polars as pl
 from synth_pipeline.curation import dedup
 from synth_pipeline.curation.filters import contamination, norm_hash, pii_scan
 from synth_pipeline.curation.text import normalized, shingles_from_tokens, tokens
+from synth_pipeline.eval_config import ORIGIN_REAL, ORIGINS
+from synth_pipeline.kinds import kind_of
 
 if TYPE_CHECKING:
     from synth_pipeline.spec import DatasetSpec
@@ -94,6 +96,30 @@ def _flag_columns(
     return flags, note
 
 
+def _eval_columns(
+    frame: pl.DataFrame, context: dict[str, Any], flags: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The columns an eval version's expectations assert on (`origin`, with "(missing)" for
+    a row without one; `origin_real` 1.0/0.0; `real_not_in_holdout`), and `flags` with real
+    rows no longer counted as holdout contamination: they are the holdout."""
+    raw = frame["origin"] if "origin" in frame.columns else pl.Series([None] * frame.height)
+    origin = raw.cast(pl.String).fill_null("(missing)")
+    is_real = origin == ORIGIN_REAL
+    holdout = context.get("holdout")
+    holdout_ids = holdout["record_id"] if holdout is not None and holdout.height else []
+    in_holdout = frame["record_id"].is_in(pl.Series(holdout_ids, dtype=pl.String).implode())
+    columns = pl.DataFrame(
+        {
+            "origin": origin,
+            "origin_real": is_real.cast(pl.Float64),
+            "real_not_in_holdout": (is_real & ~in_holdout.fill_null(False)).cast(pl.Boolean),
+        }
+    )
+    if flags.height:
+        flags = flags.with_columns(pl.col("holdout_contaminated") & ~pl.lit(is_real))
+    return columns, flags
+
+
 def _outcome_from(result: Any, name: str, expected: Any, stage: str) -> ExpectationOutcome:
     res = dict(result.result or {})
     exc = (result.exception_info or {}) if hasattr(result, "exception_info") else {}
@@ -144,6 +170,10 @@ def run_suite(
     frame = frame.with_columns([pl.lit(None, _RECORD_COLS[c]).alias(c) for c in missing])
     norm = norm_hash(frame).alias("normalized_text_hash")
     flags, contamination_note = _flag_columns(spec, frame, context, norm)
+    eval_rows = spec.purpose == "eval" and stage == "dataset"
+    if eval_rows:
+        origin, flags = _eval_columns(frame, context, flags)
+        flags = pl.concat([flags, origin], how="horizontal")
     table = pl.concat(
         [
             frame.select(
@@ -201,13 +231,34 @@ def run_suite(
             {"max_rate": gates.max_near_duplicate_rate},
         ),
     ]
-    if spec.is_labelled:
+    if kind_of(spec).has("labels"):
         specs += [
             ("label_not_null", gxe.ExpectColumnValuesToNotBeNull(column="label"), "no nulls"),
             (
                 "labels_in_set",
                 gxe.ExpectColumnValuesToBeInSet(column="label", value_set=list(spec.labels)),
                 {"value_set": list(spec.labels)},
+            ),
+        ]
+
+    if eval_rows:
+        specs += [
+            (
+                "origin_is_real_or_synthetic",
+                gxe.ExpectColumnValuesToBeInSet(column="origin", value_set=list(ORIGINS)),
+                {"value_set": list(ORIGINS)},
+            ),
+            (
+                "real_rows_are_holdout_records",
+                gxe.ExpectColumnValuesToBeInSet(column="real_not_in_holdout", value_set=[False]),
+                {"real_rows_not_in_holdout": 0},
+            ),
+            (
+                "real_share_at_least_min",
+                gxe.ExpectColumnMeanToBeBetween(
+                    column="origin_real", min_value=spec.eval.min_real_share, max_value=1.0
+                ),
+                {"min_real_share": spec.eval.min_real_share},
             ),
         ]
 
@@ -236,6 +287,7 @@ def run_suite(
     flag_columns = {
         "no_holdout_contamination": "holdout_contaminated",
         "no_unredacted_pii": "has_pii",
+        "real_rows_are_holdout_records": "real_not_in_holdout",
     }
     for o in outcomes:
         if o.name == "normalized_text_unique" and isinstance(o.observed, dict):
@@ -246,6 +298,20 @@ def run_suite(
                 .unique(maintain_order=True)
             )
             o.observed["sample"] = repeated.head(5).to_list()
+        if o.name == "real_share_at_least_min":
+            real = int(table["origin_real"].sum()) if table.height else 0
+            share = real / table.height if table.height else 0.0
+            o.passed = o.passed and table.height > 0  # an empty eval set holds nothing real
+            o.observed = {
+                "real_share": round(share, 4),
+                "real_rows": real,
+                "synthetic_rows": table.height - real,
+                "rows": table.height,
+            }
+            o.details = (
+                f"{stage}: {real} of {table.height} rows are real holdout rows (share "
+                f"{share:.4f}); an eval version needs at least {spec.eval.min_real_share}"
+            )
         column = flag_columns.get(o.name)
         if column is None:
             continue
@@ -258,7 +324,7 @@ def run_suite(
         if o.name == "no_holdout_contamination" and contamination_note:
             o.observed, o.details = None, f"{stage}: {contamination_note}"
 
-    if spec.is_labelled:
+    if kind_of(spec).has("labels"):
         k = len(spec.labels)
         target = 1.0 / k
         lo, hi = (

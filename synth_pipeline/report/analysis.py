@@ -31,6 +31,7 @@ import scipy.sparse as sp
 from sklearn.pipeline import Pipeline
 
 from synth_pipeline.curation.content import JunkEstimate, estimate_junk_share
+from synth_pipeline.kinds import kind_of
 from synth_pipeline.report import intervals as ci
 from synth_pipeline.report import metrics as m
 from synth_pipeline.report.config import ReportSpec
@@ -80,7 +81,7 @@ class Corpus:
             if "label" in frame.columns
             else [None] * frame.height
         )
-        records = parse_records(frame)
+        records = parse_records(frame, spec)
         content = content_texts(records, string_fields(spec), texts)
         return cls(name, frame, texts, labels, records, content)
 
@@ -174,7 +175,7 @@ def prepare_real(
     for i, tokens in enumerate(holdout.tokens):
         normalized.setdefault(" ".join(tokens), i)  # == normalize_text(text)
     trtr = None
-    if spec.is_labelled:
+    if kind_of(spec).has("labels"):
         trtr = m.evaluate_classifier(
             seeds.features,
             seeds.labels,
@@ -251,10 +252,29 @@ def _sample(n_total: int, n: int, rng: np.random.Generator) -> np.ndarray:
     return np.sort(rng.choice(n_total, size=n, replace=False))
 
 
+def exchanges_of(text: str) -> int:
+    """User turns in a conversation's transcript (the `text` column of a chat record)."""
+    return sum(1 for line in text.split("\n") if line.startswith("user: "))
+
+
+def _turn_figures(met: dict[str, float], s: Corpus, h: Corpus) -> None:
+    """Conversations: exchanges per conversation against the holdout's."""
+    syn = [exchanges_of(t) for t in s.texts]
+    real = [exchanges_of(t) for t in h.texts]
+    if not syn or not real:
+        return
+    met["fidelity.mean_exchanges"] = float(np.mean(syn))
+    met["fidelity.real_mean_exchanges"] = float(np.mean(real))
+    values = sorted(set(syn) | set(real))
+    p = np.array([syn.count(v) / len(syn) for v in values])
+    q = np.array([real.count(v) / len(real) for v in values])
+    met["fidelity.exchanges_tv_distance"] = float(0.5 * np.abs(p - q).sum())
+
+
 def _fidelity(spec: DatasetSpec, cfg: ReportSpec, s: Corpus, real: RealSide, out: SetAnalysis):
     met = out.metrics
     h = real.holdout
-    if spec.is_labelled:
+    if kind_of(spec).has("labels"):
         met["fidelity.label_js_distance"] = m.label_js_distance(s.labels, h.labels, spec.labels)
         ci.label_js(met, s.labels, h.labels, spec.labels, cfg)
         unknown = sorted({v for v in s.labels if v is not None} - set(spec.labels))
@@ -274,6 +294,8 @@ def _fidelity(spec: DatasetSpec, cfg: ReportSpec, s: Corpus, real: RealSide, out
             met[f"fidelity.real_mean_length.{f}"] = float(np.mean(real_len))
     if ks_values:
         met["fidelity.length_ks_mean"] = float(np.mean(ks_values))
+    if kind_of(spec).has("turns"):
+        _turn_figures(met, s, h)
     ci.lengths(met, out.lengths, {f: h.lengths(f, spec) for f in out.lengths}, cfg)
     met["fidelity.vocab_jaccard"] = m.jaccard(s.ngram_set(1), h.ngram_set(1))
     for n in (1, 2, 3):
@@ -326,7 +348,7 @@ def _utility(
 ):
     met = out.metrics
     h = real.holdout
-    if spec.is_labelled:
+    if kind_of(spec).has("labels"):
         kw = {"seed": cfg.random_seed, "max_features": cfg.max_tfidf_features}
         tstr = m.evaluate_classifier(s.features, s.labels, h.features, h.labels, spec.labels, **kw)
         out.tstr = tstr
@@ -486,7 +508,7 @@ def _diversity(
         if real_cr > 0:
             syn_cr = m.compression_ratio([s.texts[i] for i in s_idx])
             met["diversity.compression_vs_real"] = syn_cr / real_cr
-    if spec.is_labelled:
+    if kind_of(spec).has("labels"):
         counts = Counter(v for v in s.labels if v is not None)
         out.label_counts = {lbl: counts.get(lbl, 0) for lbl in spec.labels}
         met["diversity.label_coverage"] = m.label_coverage(s.labels, spec.labels)

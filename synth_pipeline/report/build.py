@@ -35,6 +35,7 @@ import polars as pl
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from synth_pipeline.curation.content import missed_junk_share
+from synth_pipeline.kinds import kind_of
 from synth_pipeline.paths import SCORECARD_NAME
 from synth_pipeline.report import plots
 from synth_pipeline.report.analysis import (
@@ -378,7 +379,7 @@ def build_report(
 
     metrics = _finite(metrics)
     headline = metrics["score.headline"]
-    thresholds = evaluate_thresholds(metrics, cfg, labelled=spec.is_labelled)
+    thresholds = evaluate_thresholds(metrics, cfg, labelled=kind_of(spec).has("labels"))
 
     shown_parts = {**parts, CONTENT: content}
     main_fig = plots.scorecard(headline, shown_parts, cand_parts)
@@ -517,8 +518,17 @@ def _fidelity_section(spec, cfg, real, pub: SetAnalysis, before: SetAnalysis | N
     tables, figures = [], []
     rows = []
     keys: list[tuple[str, str, str | None]] = []
-    if spec.is_labelled:
+    if kind_of(spec).has("labels"):
         keys.append(("label JS distance", "fidelity.label_js_distance", None))
+    if kind_of(spec).has("turns"):
+        keys.append(
+            (
+                "exchanges per conversation",
+                "fidelity.mean_exchanges",
+                "fidelity.real_mean_exchanges",
+            )
+        )
+        keys.append(("exchanges TV distance", "fidelity.exchanges_tv_distance", None))
     for f in string_fields(spec):
         keys.append((f"length KS ({f})", f"fidelity.length_ks.{f}", None))
         keys.append(
@@ -552,7 +562,7 @@ def _fidelity_section(spec, cfg, real, pub: SetAnalysis, before: SetAnalysis | N
         )
     )
 
-    if spec.is_labelled:
+    if kind_of(spec).has("labels"):
         series = {
             "real (holdout)": label_distribution(real.holdout.labels, spec.labels),
             "synthetic": label_distribution(
@@ -597,7 +607,7 @@ def _fidelity_section(spec, cfg, real, pub: SetAnalysis, before: SetAnalysis | N
 
 def _utility_section(spec, cfg, real, pub: SetAnalysis, before: SetAnalysis | None, metrics):
     tables, figures = [], []
-    if spec.is_labelled:
+    if kind_of(spec).has("labels"):
         results = {"TRTR": real.trtr, "TSTR": pub.tstr, "augmented": pub.augmented}
         prefixes = {"TRTR": "trtr", "TSTR": "tstr", "augmented": "augmented"}
         rows = []
@@ -767,7 +777,7 @@ def _diversity_section(spec, real, pub: SetAnalysis, before: SetAnalysis | None,
         rows.append(row)
     cols = ["figure", "synthetic"] + (["candidates"] if before is not None else []) + ["real"]
     tables.append(_table("Diversity figures", cols, rows))
-    if spec.is_labelled:
+    if kind_of(spec).has("labels"):
         hold = {lbl: 0 for lbl in spec.labels}
         for v in real.holdout.labels:
             if v in hold:
@@ -964,7 +974,7 @@ def _sample_section(spec, cfg, synthetic: pl.DataFrame):
     rng = np.random.default_rng(cfg.random_seed)
     idx = np.sort(rng.choice(synthetic.height, size=n, replace=False))
     frame = synthetic[idx.tolist()]
-    records = parse_records(frame)
+    records = parse_records(frame, spec)
     texts = frame.get_column("text").to_list() if "text" in frame.columns else [None] * n
     ids = frame.get_column("record_id").to_list() if "record_id" in frame.columns else [None] * n
     rows = [
@@ -1013,7 +1023,8 @@ def _dropped_section(spec, cfg, candidates: pl.DataFrame | None, audit: pl.DataF
         for r in group.iter_rows(named=True):
             cand = lookup.get(r["record_id"], {})
             record = parse_records(
-                pl.DataFrame({"record": [cand.get("record")]}, schema={"record": pl.String})
+                pl.DataFrame({"record": [cand.get("record")]}, schema={"record": pl.String}),
+                spec,
             )[0]
             if record:
                 shown = "\n".join(f"{key}: {_long(str(v))}" for key, v in record.items())

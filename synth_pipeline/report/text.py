@@ -13,6 +13,9 @@ import polars as pl
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer, TfidfVectorizer
 from sklearn.pipeline import Pipeline
 
+from synth_pipeline.kinds import kind_of
+from synth_pipeline.spec import DatasetSpec
+
 _TOKEN = re.compile(r"\w+")
 
 
@@ -30,8 +33,10 @@ def ngrams(tokens: Sequence[str], n: int) -> Iterable[tuple[str, ...]]:
     return zip(*(tokens[i:] for i in range(n)), strict=False)
 
 
-def parse_records(frame: pl.DataFrame) -> list[dict[str, Any]]:
-    """Every row's `record` JSON as a dict ({} when missing or not a JSON object)."""
+def parse_records(frame: pl.DataFrame, spec: DatasetSpec | None = None) -> list[dict[str, Any]]:
+    """Every row's `record` JSON as a dict ({} when missing or not a JSON object); with
+    SPEC, as its kind's flat view (a conversation's roles)."""
+    view = (lambda rec: kind_of(spec).view(spec, rec)) if spec is not None else (lambda r: r)
     if "record" not in frame.columns:
         return [{} for _ in range(frame.height)]
     out: list[dict[str, Any]] = []
@@ -40,7 +45,7 @@ def parse_records(frame: pl.DataFrame) -> list[dict[str, Any]]:
             obj = json.loads(raw) if raw else {}
         except (TypeError, ValueError):
             obj = {}
-        out.append(obj if isinstance(obj, dict) else {})
+        out.append(view(obj) if isinstance(obj, dict) else {})
     return out
 
 
