@@ -516,7 +516,10 @@ def diff(
 @app.command()
 def export(
     dataset: DatasetArg,
-    fmt: Annotated[str, typer.Option("--format", help="openai-chat, jsonl, parquet or hf.")],
+    fmt: Annotated[
+        str,
+        typer.Option("--format", help="openai-chat, trl-dpo (preference), jsonl, parquet or hf."),
+    ],
     out: Annotated[Path, typer.Option("--out", help="File to write; a folder for hf.")],
     version: Annotated[
         str, typer.Option(help="Version, or 'latest' for the published one.")

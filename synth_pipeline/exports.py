@@ -11,6 +11,8 @@ provenance: `origin` (real | synthetic), `version`, and for synthetic rows the g
 
 - `jsonl` and `parquet`: one file, both splits, told apart by a `split` column.
 - `openai-chat`: a training file: the train split only, never the holdout.
+- `trl-dpo` (preference data): a training file in TRL's preference format, one JSON object of
+  exactly `prompt`, `chosen` and `rejected` a line, the train split only.
 - `hf`: the Hub's plain-data layout, written without the `datasets` library:
   `data/train-00000-of-00001.parquet`, `data/test-00000-of-00001.parquet` and a `README.md`
   dataset card whose YAML front matter declares `configs` (so `load_dataset(folder)` finds
@@ -49,7 +51,9 @@ from synth_pipeline.warehouse import Warehouse, validate_version
 if TYPE_CHECKING:
     import pyarrow as pa
 
-FORMATS = ("openai-chat", "jsonl", "parquet", "hf")
+FORMATS = ("openai-chat", "trl-dpo", "jsonl", "parquet", "hf")
+# Training files: the train split alone, never the holdout.
+TRAINING_FORMATS = ("openai-chat", "trl-dpo")
 # What an openai-chat line does with the system prompt repeated on every line: the full one
 # (task and labels), none, or a short one (the labels alone; the task's first sentence for a
 # dataset without labels).
@@ -62,7 +66,13 @@ SPLITS = ("train", "test")
 # Per-row provenance, after the spec's fields; `split` precedes them in jsonl and parquet.
 PROVENANCE_COLUMNS = ("origin", "version", "strategy", "model")
 
-_SUFFIXES = {"openai-chat": ".chat.jsonl", "jsonl": ".jsonl", "parquet": ".parquet", "hf": ""}
+_SUFFIXES = {
+    "openai-chat": ".chat.jsonl",
+    "trl-dpo": ".dpo.jsonl",
+    "jsonl": ".jsonl",
+    "parquet": ".parquet",
+    "hf": "",
+}
 
 
 class ExportRefused(ExportError):
@@ -325,6 +335,11 @@ def export_version(
     """
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
+    kind = kind_of(spec)
+    if fmt not in kind.export_formats:
+        raise ExportError(
+            f"{fmt} does not fit {kind.name} records; use one of {', '.join(kind.export_formats)}"
+        )
     if system_prompt not in SYSTEM_PROMPTS:
         raise ExportError(
             f"unknown system prompt mode {system_prompt!r}; use one of {', '.join(SYSTEM_PROMPTS)}"
@@ -343,7 +358,7 @@ def export_version(
         raise ExportError(f"version {version} of {dataset} has no dataset records to export")
     path = _target(Path(out), spec, version, fmt)
     files: list[Path]
-    test_rows = 0 if fmt == "openai-chat" else splits.test.height
+    test_rows = 0 if fmt in TRAINING_FORMATS else splits.test.height
     if fmt == "hf":
         files = _write_hf(
             wh,
@@ -362,6 +377,9 @@ def export_version(
                 chat_example(spec, r, system_prompt) for r in splits.train.iter_rows(named=True)
             ]
             write = _lines_writer(lines)
+        elif fmt == "trl-dpo":
+            columns = [c for c in ("prompt", "chosen", "rejected") if c in splits.train.columns]
+            write = _lines_writer(splits.train.select(columns).to_dicts())
         elif fmt == "jsonl":
             write = _lines_writer(splits.flat().to_dicts())
         else:
@@ -388,10 +406,12 @@ def export_all(
     version: str | None,
     out_dir: Path | str,
     force: bool = False,
-    formats: tuple[str, ...] = FORMATS,
+    formats: tuple[str, ...] | None = None,
     overwrite: bool = False,
 ) -> list[ExportResult]:
-    """Every format into one folder: `<dataset>-<version>.chat.jsonl|.jsonl|.parquet`, `hf/`."""
+    """Every format of the kind (`DatasetKind.export_formats`, unless FORMATS names some)
+    into one folder: `<dataset>-<version>.chat.jsonl|.jsonl|.parquet`, `hf/`."""
+    formats = formats or kind_of(spec).export_formats
     out_dir = Path(out_dir)
     version = resolve_version(wh, spec.name, version)
     results = []

@@ -123,6 +123,12 @@ def _render(model: BaseModel, indent: int) -> list[str]:
         if info.exclude:
             continue
         value = getattr(model, name)
+        if isinstance(model, DatasetSpec) and name == "kind_options":
+            # The kind's own settings, shown under the section named after the kind.
+            value = kind_of(model).options(model)
+            if value is None:
+                continue
+            name = model.kind
         meaning = field_meaning(cls, name, info, value)
         if meaning:
             lines.append(f"{pad}# {meaning}")

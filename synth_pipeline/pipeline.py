@@ -29,7 +29,8 @@ class Stage:
 STAGES: tuple[Stage, ...] = (
     Stage("seeds", "seeds"),
     Stage("holdout", "holdout"),
-    Stage("candidates", "candidates", ("seeds",)),
+    # Generation reads the holdout too: it tops up labels that curation would leave short.
+    Stage("candidates", "candidates", ("seeds", "holdout")),
     Stage("filtered", "filtered", ("candidates", "seeds", "holdout"), ("curation_audit",)),
     Stage("dataset", "dataset_records", ("filtered",)),
     Stage(

@@ -179,8 +179,15 @@ def _first_line(model: type[BaseModel]) -> str:
 def canonical_paths() -> dict[type[BaseModel], str]:
     """Each section model's documented path: the shallowest key that holds it (breadth
     first), so `provider` is documented at the top and a strategy's `teacher` links to it."""
+    from synth_pipeline.kinds import KIND_NAMES, get_kind
+
     paths: dict[type[BaseModel], str] = {DatasetSpec: ""}
     queue: list[tuple[type[BaseModel], str]] = [(DatasetSpec, "")]
+    for name in KIND_NAMES:  # a kind's own section, under the key named after the kind
+        options = get_kind(name).options_model
+        if options is not None:
+            paths[options] = name
+            queue.append((options, name))
     while queue:
         model, path = queue.pop(0)
         for name, info in model.model_fields.items():

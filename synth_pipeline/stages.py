@@ -199,6 +199,7 @@ def generate_candidates(
     wh: Warehouse,
     version: str,
     progress: Callable[[Progress], None] | None = None,
+    log: Log | None = None,
 ) -> StageOutput:
     """Generate the version's candidates with the spec's strategies; one row per answered
     request. A budget stop keeps every generated row and marks the version budget_stopped;
@@ -212,7 +213,10 @@ def generate_candidates(
             progress(p)
 
     result = generate_version(spec, wh, version, seeds, progress=report)
-    wh.replace_version("candidates", spec.name, version, result.frame)
+    frame, top_up_figures = _top_up(
+        spec, wh, version, seeds, result.frame, budget_stopped=result.run.budget_stopped, log=log
+    )
+    wh.replace_version("candidates", spec.name, version, frame)
     if result.run.budget_stopped:
         wh.set_version_status(spec.name, version, "budget_stopped")
     else:  # a raised budget let a stopped version finish
@@ -221,7 +225,44 @@ def generate_candidates(
             "AND status = 'budget_stopped'",
             [spec.name, version],
         )
-    return StageOutput(result.frame, result.figures)
+    return StageOutput(frame, {**result.figures, **top_up_figures})
+
+
+def _top_up(
+    spec: DatasetSpec,
+    wh: Warehouse,
+    version: str,
+    seeds: pl.DataFrame,
+    candidates: pl.DataFrame,
+    *,
+    budget_stopped: bool,
+    log: Log | None = None,
+) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """Generation's second round for a kind with per-label quotas: curate the candidates as
+    `filtered` will, and ask once more for `generation.top_up_factor` times each label's
+    shortfall. The candidates gain the new rows; `filtered` only curates."""
+    if not kind_of(spec).tops_up or spec.generation.top_up_factor <= 0 or budget_stopped:
+        return candidates, {}
+    from synth_pipeline.curation.pipeline import label_shortfall, run_curation
+    from synth_pipeline.generation.top_up import generate_top_up
+
+    holdout = wh.stage("holdout", spec.name, version)
+    reviewed = reviewed_rows(wh, spec.name, version)
+    kept = run_curation(spec, candidates, seeds, holdout, reviewed=reviewed).kept
+    shortfall = label_shortfall(spec, kept)
+    if not any(shortfall.values()):
+        return candidates, {}
+    if log:
+        log(f"labels short of their quota after curation: {shortfall}; topping up")
+    top = generate_top_up(spec, wh, version, seeds, shortfall, spec.generation.top_up_factor)
+    if top.frame.height:
+        candidates = pl.concat([candidates, top.frame], how="diagonal_relaxed")
+        candidates = candidates.unique("record_id", keep="first", maintain_order=True)
+    return candidates, {
+        "shortfall_before_top_up": shortfall,
+        "top_up_requested": top.requested,
+        "top_up_calls": top.run.calls if top.run else 0,
+    }
 
 
 # --- curation and gates -----------------------------------------------------------
@@ -252,30 +293,7 @@ def curate(spec: DatasetSpec, wh: Warehouse, version: str, log: Log | None = Non
     holdout = wh.stage("holdout", spec.name, version)
     reviewed = reviewed_rows(wh, spec.name, version)
     result = run_curation(spec, candidates, seeds, holdout, progress=log, reviewed=reviewed)
-    top_up_figures: dict[str, Any] = {}
     shortfall = label_shortfall(spec, result.kept)
-    if (
-        kind_of(spec).tops_up
-        and spec.generation.top_up_factor > 0
-        and any(shortfall.values())
-        and _version_status(wh, spec.name, version) != "budget_stopped"
-    ):
-        from synth_pipeline.generation.top_up import generate_top_up
-
-        if log:
-            log(f"labels short of their quota after curation: {shortfall}; topping up")
-        top = generate_top_up(spec, wh, version, seeds, shortfall, spec.generation.top_up_factor)
-        if top.frame.height:
-            candidates = pl.concat([candidates, top.frame], how="diagonal_relaxed")
-            candidates = candidates.unique("record_id", keep="first", maintain_order=True)
-            wh.replace_version("candidates", spec.name, version, candidates)
-            result = run_curation(spec, candidates, seeds, holdout, progress=log, reviewed=reviewed)
-        top_up_figures = {
-            "shortfall_before_top_up": shortfall,
-            "top_up_requested": top.requested,
-            "top_up_calls": top.run.calls if top.run else 0,
-        }
-        shortfall = label_shortfall(spec, result.kept)
     kept = result.kept.select(RECORD_COLUMNS[:4])
     audit = result.audit
     counts = dict(result.counts)
@@ -309,7 +327,6 @@ def curate(spec: DatasetSpec, wh: Warehouse, version: str, log: Log | None = Non
             "per_filter": result.per_filter,
             "per_label": label_counts(kept),
             "label_shortfall": shortfall,
-            **top_up_figures,
             **judge_figures,
         },
     )

@@ -19,9 +19,10 @@ from synth_pipeline.curation.dedup import (
     similar_pairs,
     similarity_join,
 )
-from synth_pipeline.curation.filters import FILTERS, CurationContext
+from synth_pipeline.curation.filters import FILTER_FAMILIES, FILTERS, CurationContext
 from synth_pipeline.curation.pii import find_pii, redact
 from synth_pipeline.curation.pipeline import label_shortfall, run_curation
+from synth_pipeline.kinds import KIND_NAMES, get_kind
 from synth_pipeline.spec import DatasetSpec
 
 WORDS = [
@@ -198,7 +199,10 @@ def test_spec_without_curation_section_runs_full_default_chain():
     assert spec.curation.filters == list(DEFAULT_FILTERS)
     assert spec.curation.judge.enabled is False
     assert spec.curation.pii.mode == "redact"
-    assert set(FILTERS) == set(DEFAULT_FILTERS)
+    # The registry: the spec's default list, and the filters kinds run of their own.
+    kinds_own = {f for k in KIND_NAMES for f in get_kind(k).extra_filters}
+    assert set(FILTERS) == set(DEFAULT_FILTERS) | kinds_own
+    assert set(FILTER_FAMILIES) <= set(FILTERS)
 
 
 def test_curation_spec_rejects_repeats_unknown_names_and_bad_regex():

@@ -8,7 +8,7 @@ from synth_pipeline.defs.assets import STAGES, version_job_name
 from synth_pipeline.gates import REQUIRED_CHECKS
 
 EDGES = {
-    "candidates": {"seeds"},
+    "candidates": {"seeds", "holdout"},  # generation's top-up curates against the holdout
     "filtered": {"candidates", "seeds", "holdout"},
     "dataset": {"filtered"},
     "validation_report": {"dataset", "seeds", "holdout", "candidates"},
@@ -21,7 +21,7 @@ def test_shipped_definitions_load_with_every_asset_and_blocking_check():
 
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    for dataset in ("support_intents", "coffee_qa"):
+    for dataset in ("support_intents", "coffee_qa", "support_chat", "coffee_preference"):
         assert {f"{dataset}/{s}" for s in STAGES} <= keys
         checks = {c.name for c in graph.asset_check_keys if c.asset_key.path[0] == dataset}
         assert checks == set(REQUIRED_CHECKS)
@@ -62,7 +62,7 @@ def test_asset_deps_are_the_stage_graph():
     from synth_pipeline.pipeline import STAGES as GRAPH
 
     graph = defs.resolve_asset_graph()
-    for dataset in ("support_intents", "coffee_qa"):
+    for dataset in ("support_intents", "coffee_qa", "support_chat", "coffee_preference"):
         for stage in GRAPH:
             node = graph.get(dg.AssetKey([dataset, stage.name]))
             assert {p.path[-1] for p in node.parent_keys} == set(stage.upstream), stage.name

@@ -149,7 +149,21 @@ def test_curation_reads_conversations_by_role(project):
         ]
     }
     copied = json.loads(holdout["record"][0])
-    frame = _candidates(spec, [good, swapped, too_long, copied])
+    looping = {
+        "messages": [
+            good["messages"][0],
+            {"role": "user", "content": "the router light blinks orange every night around ten"},
+            {
+                "role": "assistant",
+                "content": "Orange means the fibre signal dropped. Check "
+                "that the green cable into the wall box is clicked in firmly.",
+            },
+            # The simulated user says its first message again.
+            {"role": "user", "content": "router light blinks orange every night around ten pm"},
+            {"role": "assistant", "content": "Then I will book a technician for Friday."},
+        ]
+    }
+    frame = _candidates(spec, [good, swapped, too_long, copied, looping])
     result = run_curation(spec, frame, seeds, holdout)
     audit = result.audit.filter(~pl.col("kept"))
     reasons = dict(zip(audit["record_id"], audit["reason"], strict=True))
@@ -158,6 +172,10 @@ def test_curation_reads_conversations_by_role(project):
     assert reasons["c-1"] == "schema_invalid" and "expected 'user'" in details["c-1"]
     assert reasons["c-2"] == "schema_invalid" and "longer than 400" in details["c-2"]
     assert reasons["c-3"] == "holdout_copy"  # a real held-out conversation, copied
+    assert (
+        reasons["c-4"] == "repeated_turn"
+        and "turn 3 (user) repeats turn 1 (user)" in (details["c-4"])
+    )
     assert result.kept["record_id"].to_list() == ["c-0"]
 
 
@@ -169,6 +187,7 @@ def test_a_small_chat_version_runs_end_to_end_and_exports_as_openai_chat(project
         generation={"total_records": 4},
         quality={"min_yield": 1},
         report=dict.fromkeys(THRESHOLDS),
+        review={"required": False},  # the demo waits for a person; orchestration is tested
     )
     defs = project.definitions()
     run = materialize_version(defs, "support_chat", "v1", instance=instance)
@@ -202,3 +221,72 @@ def test_a_format_that_does_not_fit_the_kind_is_refused_before_anything_is_read(
     spec = load_spec(project.add_dataset("support_chat"))
     with pytest.raises(ExportError, match="trl-dpo does not fit chat records; use one of"):
         export_version(project.warehouse(), spec, "v1", "trl-dpo", project.root / "x.jsonl")
+
+
+def test_chat_exports_load_as_openai_lines_and_a_datasets_folder(project):
+    spec = load_spec(project.add_dataset("support_chat"))
+    wh = project.warehouse()
+    seeds = load_real_records(spec, spec.seeds_file, "seed")
+    conversations = seeds.head(3).with_columns(pl.Series("record_id", ["r-1", "r-2", "r-3"]))
+    wh.replace_version(
+        "dataset_records", spec.name, "v1", conversations.drop("source_file", "source_line")
+    )
+    wh.replace_version("seeds", spec.name, "v1", seeds)
+    wh.replace_version(
+        "holdout", spec.name, "v1", load_real_records(spec, spec.holdout_file, "holdout")
+    )
+
+    out = project.root / "chat.jsonl"
+    export_version(wh, spec, "v1", "openai-chat", out, force=True)
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["messages"] for line in lines] == [
+        json.loads(r)["messages"] for r in conversations["record"]
+    ]
+    dropped = project.root / "chat-nosystem.jsonl"
+    export_version(wh, spec, "v1", "openai-chat", dropped, force=True, system_prompt="drop")
+    first = json.loads(dropped.read_text().splitlines()[0])["messages"]
+    assert first[0]["role"] == "user"
+
+    import datasets
+
+    hf = export_version(wh, spec, "v1", "hf", project.root / "hf", force=True)
+    loaded = datasets.load_dataset(str(hf.path))
+    assert loaded["train"].num_rows == 3 and loaded["test"].num_rows == 40
+    row = loaded["train"][0]
+    assert row["messages"] == json.loads(conversations["record"][0])["messages"]
+    assert row["origin"] == "synthetic" and loaded["test"][0]["origin"] == "real"
+
+
+def test_the_report_compares_exchanges_per_conversation_with_the_holdout(project):
+    spec = load_spec(project.add_dataset("support_chat"))
+    kind = kind_of(spec)
+    holdout = load_real_records(spec, spec.holdout_file, "holdout")["text"].to_list()
+    one = [
+        kind.text_of(
+            spec,
+            {
+                "messages": [
+                    {"role": "user", "content": "hi"},
+                    {"role": "assistant", "content": "Hello."},
+                ]
+            },
+        )
+    ] * 4
+    figures = kind.figures(spec, one, [], holdout)
+    real_mean = figures["fidelity.real_mean_exchanges"]
+    assert figures["fidelity.mean_exchanges"] == 1.0 and 2.0 <= real_mean <= 3.0
+    # The holdout has no one-exchange conversation: the counts do not overlap at all.
+    assert figures["fidelity.exchanges_tv_distance"] == 1.0
+    assert kind.figures(spec, holdout, [], holdout)["fidelity.exchanges_tv_distance"] == 0.0
+    # Diversity per role against the holdout's: real seeds are about as varied as the
+    # holdout; one short conversation said four times is not.
+    seeds = load_real_records(spec, spec.seeds_file, "seed")["text"].to_list()
+    real_like = kind.figures(spec, seeds, [], holdout)
+    for role in ("user", "assistant"):
+        assert 0.8 <= real_like[f"diversity.distinct_2_vs_real.{role}"] <= 1.2
+    assert figures["diversity.distinct_2_vs_real.assistant"] < 0.5
+    assert (
+        "exchanges per conversation",
+        "fidelity.mean_exchanges",
+        "fidelity.real_mean_exchanges",
+    ) in kind.figure_rows()

@@ -12,6 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from synth_pipeline.cli import app
+from synth_pipeline.kinds import KIND_NAMES, get_kind
 from synth_pipeline.report.score import THRESHOLDS
 from synth_pipeline.spec import DatasetSpec, load_spec
 from synth_pipeline_tests.conftest import DATA
@@ -70,7 +71,7 @@ def _fill_in(project, name: str) -> tuple[list[str], list[str]]:
     return seeds, holdout
 
 
-@pytest.mark.parametrize("kind", ["classification", "instruction"])
+@pytest.mark.parametrize("kind", KIND_NAMES)
 def test_init_scaffolds_a_commented_spec_that_loads(home, kind):
     result = synth("init", "my_data", "--kind", kind)
     assert result.exit_code == 0, result.output
@@ -80,7 +81,10 @@ def test_init_scaffolds_a_commented_spec_that_loads(home, kind):
     text = (folder / "spec.yaml").read_text()
     # Every field of the spec is there with its default, each with a comment from the models.
     raw = yaml.safe_load(text)
-    assert set(raw) == {n for n, f in DatasetSpec.model_fields.items() if not f.exclude}
+    # The kind's own settings under a section named after it (`chat:`), when it has some.
+    own = {kind} if get_kind(kind).options_model else set()
+    fields = {n for n, f in DatasetSpec.model_fields.items() if not f.exclude}
+    assert set(raw) == fields - {"kind_options"} | own
     assert set(raw["provider"]) == set(type(spec.provider).model_fields)
     assert set(raw["curation"]["dedup"]) == set(type(spec.curation.dedup).model_fields)
     assert "# Minimum rows the filtered data must keep." in text  # QualitySpec.min_yield
@@ -89,7 +93,12 @@ def test_init_scaffolds_a_commented_spec_that_loads(home, kind):
     # Empty data files, the record shape in the README, the next steps on the terminal.
     assert (folder / "seeds.jsonl").read_text() == ""
     assert (folder / "holdout.jsonl").read_text() == ""
-    shape = "label_a" if kind == "classification" else '"instruction": "..."'
+    shape = {
+        "classification": "label_a",
+        "instruction": '"instruction": "..."',
+        "chat": '"role": "user"',
+        "preference": '"rejected": "..."',
+    }[kind]
     assert shape in (folder / "README.md").read_text()
     assert "synth validate my_data" in result.output
     assert "seeds.jsonl" in result.output
@@ -98,7 +107,7 @@ def test_init_scaffolds_a_commented_spec_that_loads(home, kind):
     result = synth("validate", "my_data")
     assert result.exit_code == 1
     out = " ".join(result.output.split())
-    assert "still the placeholders of `synth init` in task, fields." in out
+    assert "still the placeholders of `synth init` in task" in out
     assert "seeds.jsonl: the file holds no records" in out
     assert "holdout.jsonl: the file holds no records" in out
 

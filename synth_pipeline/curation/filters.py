@@ -26,6 +26,7 @@ from synth_pipeline.curation.base import (
     keep_all,
     norm_hash,
 )
+from synth_pipeline.curation.pairs import pair_identical_filter, pair_verdict_filter
 from synth_pipeline.curation.patterns import format_artifact_filter, voice_filter
 from synth_pipeline.curation.prompt_echo import prompt_echo_filter
 from synth_pipeline.curation.realism import realism_filter
@@ -38,6 +39,7 @@ from synth_pipeline.curation.text import (
     token_lists,
     tokens,
 )
+from synth_pipeline.curation.turns import repeated_turn_filter
 from synth_pipeline.field_types import PYTHON_TYPES, matches
 from synth_pipeline.kinds import kind_of
 
@@ -373,18 +375,16 @@ def degenerate_filter(frame: pl.DataFrame, ctx: CurationContext) -> Verdict:
         toks = filled.select([token_lists(pl.col(c)).list.unique().alias(c) for c in cols])
         best = np.zeros(n)
         which = np.full(n, None, dtype=object)
-        for j in range(1, len(cols)):
-            for i in range(j):
-                later, earlier = cols[j], cols[i]
-                stats = toks.select(
-                    pl.col(later).list.len().alias("n"),
-                    pl.col(later).list.set_intersection(pl.col(earlier)).list.len().alias("inter"),
-                )
-                nn, inter = stats["n"].to_numpy(), stats["inter"].to_numpy()
-                cont = np.where(nn >= cfg.restatement_min_tokens, inter / np.maximum(nn, 1), 0.0)
-                better = cont > best
-                best = np.where(better, cont, best)
-                which[better] = f"{later!r} repeats {earlier!r}"
+        for later, earlier in kind_of(ctx.spec).restatement_pairs(cols):
+            stats = toks.select(
+                pl.col(later).list.len().alias("n"),
+                pl.col(later).list.set_intersection(pl.col(earlier)).list.len().alias("inter"),
+            )
+            nn, inter = stats["n"].to_numpy(), stats["inter"].to_numpy()
+            cont = np.where(nn >= cfg.restatement_min_tokens, inter / np.maximum(nn, 1), 0.0)
+            better = cont > best
+            best = np.where(better, cont, best)
+            which[better] = f"{later!r} repeats {earlier!r}"
         assign(best >= cfg.restatement_threshold, "restates_question", best, which)
 
     drop = np.array([r is not None for r in reason], dtype=bool)
@@ -849,6 +849,10 @@ FILTERS: dict[str, FilterFn] = {
     "pii": pii_filter,
     "label_agreement": label_agreement_filter,
     "realism": realism_filter,
+    # Run by the kinds that name them (`DatasetKind.extra_filters`), after the spec's list.
+    "pair_identical": pair_identical_filter,
+    "pair_verdict": pair_verdict_filter,
+    "repeated_turn": repeated_turn_filter,
 }
 
 # Filters that check a record feature only some kinds have (`DatasetKind.families`); a kind
@@ -856,4 +860,7 @@ FILTERS: dict[str, FilterFn] = {
 FILTER_FAMILIES: dict[str, str] = {
     "label_not_allowed": "labels",
     "label_agreement": "labels",
+    "pair_identical": "pairs",
+    "pair_verdict": "pairs",
+    "repeated_turn": "turns",
 }

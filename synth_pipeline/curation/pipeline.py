@@ -88,7 +88,7 @@ def run_curation(
     audits: list[pl.DataFrame] = []
     per_filter: dict[str, dict[str, Any]] = {}
     kind = kind_of(spec)
-    for name in spec.curation.filters:
+    for name in [*spec.curation.filters, *kind.extra_filters]:
         start = time.perf_counter()
         n_in = frame.height
         family = FILTER_FAMILIES.get(name)

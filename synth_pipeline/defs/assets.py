@@ -161,6 +161,7 @@ def dataset_defs(spec: DatasetSpec) -> DatasetDefs:
                 warehouse.get(),
                 context.partition_key,
                 progress=lambda p: context.log.info(p.describe()),
+                log=context.log.info,
             )
         return dg.MaterializeResult(
             metadata=stage_metadata(out.frame, out.figures, [*PREVIEW, "status", "error"])

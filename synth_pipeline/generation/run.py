@@ -22,7 +22,7 @@ from synth_pipeline.generation.engine import (
 )
 from synth_pipeline.generation.engine import candidate_frame as _candidate_frame
 from synth_pipeline.generation.ledger import Budget, UsageLedger, version_spend
-from synth_pipeline.generation.planner import Plan, plan_generation
+from synth_pipeline.generation.planner import GenerationRequest, Plan, plan_generation
 from synth_pipeline.generation.providers import ResolvedProvider, resolve_provider
 from synth_pipeline.generation.schema import ResponseModels
 from synth_pipeline.kinds import kind_of
@@ -96,36 +96,52 @@ def generate_version(
     distill = next(
         (s for s in spec.generation.strategies if isinstance(s, DistillationStrategy)), None
     )
-    if distill is None or distill.teacher is None:
-        run = main.run(plan.requests)
-        frame = _candidate_frame(spec, plan.requests, run, main)
-        kind = kind_of(spec)
-        follow = kind.follow_up(spec, frame)
-        if follow:  # a second round on the answers (a preference judge's verdicts)
-            more = main.run(follow)
-            frame = kind.assemble(spec, frame, follow, more.outcomes)
-            n = len(plan.requests)
-            run = merge_runs(
-                [(list(range(n)), run), (list(range(n, n + len(follow))), more)], n + len(follow)
-            )
-        return GenerationResult(plan, run, frame, generation_figures(plan, run, frame, provider))
-
-    # A distillation teacher of its own: its requests run on a second engine, after the
-    # generator's. SYNTH_* variables steer the generator only.
+    kind = kind_of(spec)
+    # Requests may name a provider of their own: a distillation teacher, a preference
+    # sampler's or judge's. Each provider gets its engine; SYNTH_* variables steer the main
+    # generator only.
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNTH_")}
-    teacher = engine(resolve_provider(distill.teacher, env=env))
-    is_teacher = [r.strategy == "distillation" for r in plan.requests]
-    parts = []
-    for eng, wanted in ((main, False), (teacher, True)):
-        indices = [i for i, t in enumerate(is_teacher) if t == wanted]
-        parts.append((indices, eng.run([plan.requests[i] for i in indices])))
-    run = merge_runs(parts, len(plan.requests))
-    frame = _candidate_frame(
-        spec,
-        plan.requests,
-        run,
-        lambda r: teacher if r.strategy == "distillation" else main,
-    )
+    engines: dict[str, GenerationEngine] = {}
+
+    def engine_for(request: GenerationRequest) -> GenerationEngine:
+        if (
+            distill is not None
+            and distill.teacher is not None
+            and (request.strategy == "distillation")
+        ):
+            own = distill.teacher
+        else:
+            own = kind.request_provider(spec, request)
+        if own is None:
+            return main
+        key = own.model_dump_json()
+        if key not in engines:
+            engines[key] = engine(resolve_provider(own, env=env))
+        return engines[key]
+
+    def run_all(requests: list[GenerationRequest]) -> GenerationRun:
+        """The requests on their engines, the main generator's first."""
+        groups: dict[int, tuple[GenerationEngine, list[int]]] = {}
+        for i, r in enumerate(requests):
+            eng = engine_for(r)
+            groups.setdefault(id(eng), (eng, []))[1].append(i)
+        if len(groups) == 1:
+            ((eng, _),) = groups.values()
+            return eng.run(requests)
+        order = sorted(groups.values(), key=lambda g: g[0] is not main)
+        parts = [(idx, eng.run([requests[i] for i in idx])) for eng, idx in order]
+        return merge_runs(parts, len(requests))
+
+    run = run_all(plan.requests)
+    frame = _candidate_frame(spec, plan.requests, run, engine_for)
+    follow = kind.follow_up(spec, frame)
+    if follow:  # a second round on the answers (a preference judge's verdicts)
+        more = run_all(follow)
+        frame = kind.assemble(spec, frame, follow, more.outcomes)
+        n = len(plan.requests)
+        run = merge_runs(
+            [(list(range(n)), run), (list(range(n, n + len(follow))), more)], n + len(follow)
+        )
     return GenerationResult(plan, run, frame, generation_figures(plan, run, frame, provider))
 
 

@@ -51,7 +51,8 @@ class DatasetKind:
     # flat fields (a conversation to its roles' text).
     flat_records: ClassVar[bool] = True
     hf_task: ClassVar[str] = "text-generation"
-    export_formats: ClassVar[tuple[str, ...]] = ("jsonl", "parquet", "chat", "hf")
+    # The export formats its records make sense in (exports.FORMATS).
+    export_formats: ClassVar[tuple[str, ...]] = ("openai-chat", "jsonl", "parquet", "hf")
 
     def has(self, family: str) -> bool:
         """Whether the expectations and figures of FAMILY apply to this kind's records."""
@@ -152,6 +153,10 @@ class DatasetKind:
         """The kind's own generation plan (GenerationRequests); None: the strategies'."""
         return None
 
+    def request_provider(self, spec: DatasetSpec, request: Any) -> Any:
+        """The ProviderSpec a request of the kind's own plan goes to; None: `provider`."""
+        return None
+
     def follow_up(self, spec: DatasetSpec, frame: Any) -> list[Any]:
         """Requests to run on the generated candidates (a judge's), or none."""
         return []
@@ -185,6 +190,11 @@ class DatasetKind:
 
     # --- curation and quality -----------------------------------------------------------
 
+    def restatement_pairs(self, fields: list[str]) -> list[tuple[str, str]]:
+        """(later, earlier) free-text fields where the later one must not merely repeat the
+        earlier one's words (an answer restating its question): every ordered pair here."""
+        return [(fields[j], fields[i]) for j in range(1, len(fields)) for i in range(j)]
+
     def shortfall(self, spec: DatasetSpec, kept_labels: list[str | None]) -> dict[str, int]:
         """Rows still missing against the plan's target; one `_total` entry here."""
         return {"_total": max(0, self.target_total(spec) - len(kept_labels))}
@@ -202,6 +212,31 @@ class DatasetKind:
                 f"{where}: {len(labels)} holdout records, need at least {minimum_total} "
                 "to measure a version against (fewer make the report's figures noise)"
             ]
+        return []
+
+    def flag_bounds(self, spec: DatasetSpec) -> dict[str, float]:
+        """Per-row flags whose share the quality suite bounds (flag -> largest share)."""
+        return {}
+
+    def row_flags(self, spec: DatasetSpec, records: list[dict[str, Any]]) -> dict[str, list[float]]:
+        """The flags of `flag_bounds`, 1.0 or 0.0 per record."""
+        return {}
+
+    # --- the report -------------------------------------------------------------------
+
+    def figures(
+        self,
+        spec: DatasetSpec,
+        texts: list[str],
+        records: list[dict[str, Any]],
+        real_texts: list[str],
+    ) -> dict[str, float]:
+        """The kind's own report figures of one set of records (`texts`: the `text` column,
+        `records`: their `view`), against the real holdout's texts."""
+        return {}
+
+    def figure_rows(self) -> list[tuple[str, str, str | None]]:
+        """(title, figure, real figure or None) of `figures` in the report's fidelity table."""
         return []
 
     # --- exports and the newcomer's scaffold -------------------------------------------

@@ -12,6 +12,7 @@ as one transcript (the `text` column). Exports write the `messages` as they are.
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
@@ -62,6 +63,32 @@ def transcript(messages: list[dict[str, Any]]) -> str:
     )
 
 
+def exchanges_of(text: str) -> int:
+    """User turns in a conversation's transcript (its `text` column)."""
+    return sum(1 for line in text.split("\n") if line.startswith("user: "))
+
+
+def role_turns(text: str, role: str) -> list[str]:
+    """The turns of ROLE in a transcript (a line per turn, `role: text`)."""
+    prefix = f"{role}: "
+    return [line[len(prefix) :] for line in text.split("\n") if line.startswith(prefix)]
+
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def _distinct_2(turns: list[str]) -> float:
+    """Distinct word pairs / word pairs over the turns (0 when there are none)."""
+    seen: set[tuple[str, str]] = set()
+    total = 0
+    for turn in turns:
+        words = _WORD.findall(turn.casefold())
+        pairs = list(zip(words, words[1:], strict=False))
+        total += len(pairs)
+        seen.update(pairs)
+    return len(seen) / total if total else 0.0
+
+
 class Chat(DatasetKind):
     name: ClassVar[str] = "chat"
     summary: ClassVar[str] = "a conversation of alternating user and assistant turns"
@@ -69,8 +96,7 @@ class Chat(DatasetKind):
     families: ClassVar[frozenset[str]] = frozenset({"turns"})
     flat_records: ClassVar[bool] = False
     hf_task: ClassVar[str] = "text-generation"
-    export_formats: ClassVar[tuple[str, ...]] = ("jsonl", "parquet", "chat", "hf")
-    skipped_filters: ClassVar[dict[str, str]] = {}
+    extra_filters: ClassVar[tuple[str, ...]] = ("repeated_turn",)
 
     def spec_defaults(self, data: dict[str, Any]) -> dict[str, Any]:
         data = super().spec_defaults(data)
@@ -229,6 +255,56 @@ class Chat(DatasetKind):
                 for i in range(0, len(turns) - 1, 2)
             ]
         }
+
+    # --- the report -------------------------------------------------------------------
+
+    def figures(
+        self,
+        spec: DatasetSpec,
+        texts: list[str],
+        records: list[dict[str, Any]],
+        real_texts: list[str],
+    ) -> dict[str, float]:
+        """Exchanges per conversation against the holdout's: the mean of each and the
+        total-variation distance of their counts."""
+        syn = [exchanges_of(t) for t in texts]
+        real = [exchanges_of(t) for t in real_texts]
+        if not syn or not real:
+            return {}
+        values = sorted(set(syn) | set(real))
+        tv = 0.5 * sum(abs(syn.count(v) / len(syn) - real.count(v) / len(real)) for v in values)
+        out = {
+            "fidelity.mean_exchanges": sum(syn) / len(syn),
+            "fidelity.real_mean_exchanges": sum(real) / len(real),
+            "fidelity.exchanges_tv_distance": tv,
+        }
+        # Diversity per role: distinct word pairs of each role's turns over as many
+        # conversations on each side, against the holdout's.
+        n = min(len(texts), len(real_texts))
+        for role in ROLES:
+            mine = _distinct_2([t for x in texts[:n] for t in role_turns(x, role)])
+            theirs = _distinct_2([t for x in real_texts[:n] for t in role_turns(x, role)])
+            if theirs > 0:
+                out[f"diversity.distinct_2_vs_real.{role}"] = mine / theirs
+        return out
+
+    def figure_rows(self) -> list[tuple[str, str, str | None]]:
+        return [
+            (
+                "exchanges per conversation",
+                "fidelity.mean_exchanges",
+                "fidelity.real_mean_exchanges",
+            ),
+            ("exchanges TV distance", "fidelity.exchanges_tv_distance", None),
+            *(
+                (
+                    f"distinct-2 of {role} turns vs real",
+                    f"diversity.distinct_2_vs_real.{role}",
+                    None,
+                )
+                for role in ROLES
+            ),
+        ]
 
     # --- exports and the scaffold -----------------------------------------------------
 

@@ -8,6 +8,7 @@ with ordinary GE expectations, so every gate is a real GE result.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -174,6 +175,20 @@ def run_suite(
     if eval_rows:
         origin, flags = _eval_columns(frame, context, flags)
         flags = pl.concat([flags, origin], how="horizontal")
+    kind = kind_of(spec)
+    # The kind's own per-row flags with a bound on their share (a preference pair's chosen
+    # answer longer than its rejected one: length bias).
+    bounds = kind.flag_bounds(spec)
+    if bounds:
+        rows = [json.loads(r) if r else {} for r in frame["record"].to_list()]
+        own = kind.row_flags(spec, rows)
+        flags = pl.concat(
+            [
+                flags,
+                pl.DataFrame({f: own[f] for f in bounds}, schema=dict.fromkeys(bounds, pl.Float64)),
+            ],
+            how="horizontal",
+        )
     table = pl.concat(
         [
             frame.select(
@@ -241,6 +256,14 @@ def run_suite(
             ),
         ]
 
+    for flag, bound in bounds.items():
+        specs.append(
+            (
+                f"{flag}_share_within_bound",
+                gxe.ExpectColumnMeanToBeBetween(column=flag, min_value=0.0, max_value=bound),
+                {"max_share": bound},
+            )
+        )
     if eval_rows:
         specs += [
             (

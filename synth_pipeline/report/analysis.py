@@ -252,25 +252,6 @@ def _sample(n_total: int, n: int, rng: np.random.Generator) -> np.ndarray:
     return np.sort(rng.choice(n_total, size=n, replace=False))
 
 
-def exchanges_of(text: str) -> int:
-    """User turns in a conversation's transcript (the `text` column of a chat record)."""
-    return sum(1 for line in text.split("\n") if line.startswith("user: "))
-
-
-def _turn_figures(met: dict[str, float], s: Corpus, h: Corpus) -> None:
-    """Conversations: exchanges per conversation against the holdout's."""
-    syn = [exchanges_of(t) for t in s.texts]
-    real = [exchanges_of(t) for t in h.texts]
-    if not syn or not real:
-        return
-    met["fidelity.mean_exchanges"] = float(np.mean(syn))
-    met["fidelity.real_mean_exchanges"] = float(np.mean(real))
-    values = sorted(set(syn) | set(real))
-    p = np.array([syn.count(v) / len(syn) for v in values])
-    q = np.array([real.count(v) / len(real) for v in values])
-    met["fidelity.exchanges_tv_distance"] = float(0.5 * np.abs(p - q).sum())
-
-
 def _fidelity(spec: DatasetSpec, cfg: ReportSpec, s: Corpus, real: RealSide, out: SetAnalysis):
     met = out.metrics
     h = real.holdout
@@ -294,8 +275,8 @@ def _fidelity(spec: DatasetSpec, cfg: ReportSpec, s: Corpus, real: RealSide, out
             met[f"fidelity.real_mean_length.{f}"] = float(np.mean(real_len))
     if ks_values:
         met["fidelity.length_ks_mean"] = float(np.mean(ks_values))
-    if kind_of(spec).has("turns"):
-        _turn_figures(met, s, h)
+    # The kind's own figures (exchanges per conversation, a preference set's length bias).
+    met.update(kind_of(spec).figures(spec, s.texts, s.records, h.texts))
     ci.lengths(met, out.lengths, {f: h.lengths(f, spec) for f in out.lengths}, cfg)
     met["fidelity.vocab_jaccard"] = m.jaccard(s.ngram_set(1), h.ngram_set(1))
     for n in (1, 2, 3):

@@ -520,15 +520,7 @@ def _fidelity_section(spec, cfg, real, pub: SetAnalysis, before: SetAnalysis | N
     keys: list[tuple[str, str, str | None]] = []
     if kind_of(spec).has("labels"):
         keys.append(("label JS distance", "fidelity.label_js_distance", None))
-    if kind_of(spec).has("turns"):
-        keys.append(
-            (
-                "exchanges per conversation",
-                "fidelity.mean_exchanges",
-                "fidelity.real_mean_exchanges",
-            )
-        )
-        keys.append(("exchanges TV distance", "fidelity.exchanges_tv_distance", None))
+    keys += kind_of(spec).figure_rows()
     for f in string_fields(spec):
         keys.append((f"length KS ({f})", f"fidelity.length_ks.{f}", None))
         keys.append(
