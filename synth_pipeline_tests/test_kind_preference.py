@@ -382,3 +382,16 @@ def test_prompts_may_come_from_another_datasets_published_version(project):
         questions[1],
         questions[1],
     ]
+
+
+def test_a_prompts_file_without_a_prompt_names_the_file_and_line(project):
+    folder = project.add_dataset("coffee_preference")
+    spec = load_spec(folder)
+    seeds = load_real_records(spec, spec.seeds_file, "seed")
+    prompts = folder / "prompts.jsonl"
+    prompts.write_text('{"prompt": "Why is my shot sour?"}\n{"question": "Grind?"}\n')
+    with pytest.raises(SpecError, match=r"prompts.jsonl:2: no `prompt`"):
+        plan_generation(spec, seeds)
+    prompts.unlink()
+    with pytest.raises(SpecError, match=r"prompts.jsonl: file not found"):
+        plan_generation(spec, seeds)

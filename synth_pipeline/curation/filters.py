@@ -71,16 +71,24 @@ SCRIPTS = (
 # --------------------------------------------------------------------------- schema
 
 
-def _field_problem(spec: DatasetSpec, raw: str | None) -> str | None:
-    """Why a record JSON does not fit spec.fields, or None when it does."""
+def _record_object(raw: str | None) -> tuple[dict[str, Any] | None, str | None]:
+    """(the record JSON as an object, None) or (None, why it is not one)."""
     if raw is None:
-        return "record is missing"
+        return None, "record is missing"
     try:
         obj = json.loads(raw)
     except ValueError as e:
-        return f"record is not valid JSON: {e.msg}"
+        return None, f"record is not valid JSON: {e.msg}"
     if not isinstance(obj, dict):
-        return "record is not a JSON object"
+        return None, "record is not a JSON object"
+    return obj, None
+
+
+def _field_problem(spec: DatasetSpec, raw: str | None) -> str | None:
+    """Why a record JSON does not fit spec.fields, or None when it does."""
+    obj, problem = _record_object(raw)
+    if obj is None:
+        return problem
     for f in spec.fields:
         value = obj.get(f.name)
         if value is None:
@@ -100,14 +108,9 @@ def _field_problem(spec: DatasetSpec, raw: str | None) -> str | None:
 
 def _shape_problem(spec: DatasetSpec, raw: str | None) -> str | None:
     """Why a record JSON does not fit its kind's own shape, or None when it does."""
-    if raw is None:
-        return "record is missing"
-    try:
-        obj = json.loads(raw)
-    except ValueError as e:
-        return f"record is not valid JSON: {e.msg}"
-    if not isinstance(obj, dict):
-        return "record is not a JSON object"
+    obj, problem = _record_object(raw)
+    if obj is None:
+        return problem
     return kind_of(spec).record_problem(spec, obj)
 
 

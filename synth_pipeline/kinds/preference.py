@@ -202,11 +202,15 @@ class Preference(DatasetKind):
         if opts.prompts_dataset:
             found = published_texts(opts.prompts_dataset)
         elif file:
-            rows = [obj for _, obj in read_rows(spec.path(file))]
-            bad = [i for i, obj in enumerate(rows, 1) if not str(obj.get("prompt") or "").strip()]
-            if bad:
-                raise RecordError(f"{spec.path(file)}: record {bad[0]} has no `prompt`")
-            found = [str(obj["prompt"]) for obj in rows]
+            path = spec.path(file)
+            if not path.is_file():
+                raise SpecError(f"{path}: file not found (preference.prompts_file)")
+            found = []
+            for line, obj in read_rows(path):
+                prompt = obj.get("prompt")
+                if not isinstance(prompt, str) or not prompt.strip():
+                    raise SpecError(f"{path}:{line}: no `prompt` (a non-empty string) in {obj}")
+                found.append(prompt)
         else:
             found = [json.loads(r)["prompt"] for r in seeds["record"].to_list()]
         return list(dict.fromkeys(found))
