@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from synth_pipeline.gates import AWAITING_REVIEW
-from synth_pipeline.records import file_sha256
+from synth_pipeline.records import input_file_hashes
 from synth_pipeline.regression.gate import HELD_STATUS
 
 if TYPE_CHECKING:
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 # Statuses of a version whose run reached publication or was held by a gate.
 DECIDED_STATUSES = ("published", AWAITING_REVIEW, HELD_STATUS, "failed")
-MISSING = "<missing>"
 
 
 @dataclass(frozen=True)
@@ -73,10 +72,7 @@ def current_inputs(spec: DatasetSpec, env: Mapping[str, str] | None = None) -> V
     from synth_pipeline.generation.providers import resolve_provider
 
     env = os.environ if env is None else env
-    files = {}
-    for name in (spec.seeds_file, spec.holdout_file):
-        path = spec.path(name)
-        files[name] = file_sha256(path) if path.exists() else MISSING
+    files = input_file_hashes(spec)
     provider = resolve_provider(spec.provider, env)
     return VersionInputs(
         spec_hash=spec.spec_hash(),

@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 
 from synth_pipeline.kinds import RecordError, kind_of
-from synth_pipeline.spec import DatasetSpec, SpecError, decode_text
+from synth_pipeline.spec import DatasetSpec, DistillationStrategy, SpecError, decode_text
 
 RECORD_SCHEMA = {
     "record_id": pl.String,
@@ -109,6 +109,31 @@ def load_real_records(spec: DatasetSpec, file_name: str, prefix: str) -> pl.Data
 
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# The hash recorded for an input file that does not exist.
+MISSING = "<missing>"
+
+
+def input_files(spec: DatasetSpec) -> list[str]:
+    """The files of the dataset folder a version reads: seeds, holdout, a distillation
+    strategy's inputs and the kind's own (a preference prompts file)."""
+    names = [spec.seeds_file, spec.holdout_file]
+    names += [
+        s.inputs_file for s in spec.generation.strategies if isinstance(s, DistillationStrategy)
+    ]
+    names += kind_of(spec).input_files(spec)
+    return list(dict.fromkeys(names))
+
+
+def input_file_hashes(spec: DatasetSpec) -> dict[str, str]:
+    """sha256 per input file (MISSING when absent): what a version records it was made from,
+    and what the nightly schedule compares to decide whether anything changed."""
+    out = {}
+    for name in input_files(spec):
+        path = spec.path(name)
+        out[name] = file_sha256(path) if path.exists() else MISSING
+    return out
 
 
 def parse_record(row_record: str) -> dict[str, Any]:

@@ -34,7 +34,12 @@ from synth_pipeline.generation.run import generate_version
 from synth_pipeline.kinds import kind_of
 from synth_pipeline.pipeline import DATASET_TABLE, stage_table
 from synth_pipeline.progress import emit
-from synth_pipeline.records import RECORD_COLUMNS, file_sha256, label_counts, load_real_records
+from synth_pipeline.records import (
+    RECORD_COLUMNS,
+    input_file_hashes,
+    label_counts,
+    load_real_records,
+)
 from synth_pipeline.spec import (
     SPEC_FILE,
     DatasetSpec,
@@ -164,12 +169,7 @@ def load_seeds(
         spec_hash=spec.spec_hash(),
         provider=provider.kind,
         model=provider.model,
-        seed_files_sha256=json.dumps(
-            {
-                spec.seeds_file: file_sha256(spec.path(spec.seeds_file)),
-                spec.holdout_file: file_sha256(spec.path(spec.holdout_file)),
-            }
-        ),
+        seed_files_sha256=json.dumps(input_file_hashes(spec)),
         code_version=__version__,
         status="running",
     )

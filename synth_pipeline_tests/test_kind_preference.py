@@ -395,3 +395,15 @@ def test_a_prompts_file_without_a_prompt_names_the_file_and_line(project):
     prompts.unlink()
     with pytest.raises(SpecError, match=r"prompts.jsonl: file not found"):
         plan_generation(spec, seeds)
+
+
+def test_a_version_records_the_prompts_file_and_the_nightly_run_sees_it_change(project):
+    from synth_pipeline.changes import compare, current_inputs
+
+    spec = _spec(project)
+    before = current_inputs(spec)
+    assert set(before.seed_files) == {"seeds.jsonl", "holdout.jsonl", "prompts.jsonl"}
+    prompts = spec.path("prompts.jsonl")
+    prompts.write_text(prompts.read_text() + '{"prompt": "Is a gooseneck kettle worth it?"}\n')
+    changes = compare(before, current_inputs(spec))
+    assert any("prompts.jsonl" in c for c in changes), changes

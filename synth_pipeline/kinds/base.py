@@ -157,6 +157,10 @@ class DatasetKind:
         """The ProviderSpec a request of the kind's own plan goes to; None: `provider`."""
         return None
 
+    def input_files(self, spec: DatasetSpec) -> list[str]:
+        """Files of the dataset folder the kind reads besides seeds and holdout."""
+        return []
+
     def follow_up(self, spec: DatasetSpec, frame: Any) -> list[Any]:
         """Requests to run on the generated candidates (a judge's), or none."""
         return []

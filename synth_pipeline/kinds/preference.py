@@ -251,6 +251,10 @@ class Preference(DatasetKind):
                 )
         return out
 
+    def input_files(self, spec: DatasetSpec) -> list[str]:
+        file = self.pref(spec).prompts_file
+        return [file] if file else []
+
     def request_provider(self, spec: DatasetSpec, request: Any) -> ProviderSpec | None:
         opts = self.pref(spec)
         if request.strategy == JUDGE:
