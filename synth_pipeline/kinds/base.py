@@ -6,7 +6,9 @@ its plan, how a raw record is validated and mapped to the warehouse columns (`te
 has, and how it exports. Code elsewhere asks `kind_of(spec)` instead of testing the kind's
 name; a new kind is one module here (plus its templates, tests and docs).
 
-No Dagster, curation or report import: `spec.py` reads this package, so it stays light.
+This module and the package's `__init__` import no Dagster, curation, generation or report
+code: `spec.py` reads them. A kind's own module is imported on first use (`get_kind`), after
+the spec, so it may build on generation code (the preference kind plans its own requests).
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ class DatasetKind:
     skipped_filters: ClassVar[dict[str, str]] = {}
     # The record features this kind has beyond free text, each a family of expectations
     # (quality/suites.py), report figures and sections (report/) that apply to it:
-    # "labels" (a label per record from spec.labels).
+    # "labels" (a label per record from spec.labels), "turns" (a conversation's turns),
+    # "pairs" (a prompt's chosen and rejected answers).
     families: ClassVar[frozenset[str]] = frozenset()
     # After curation, generation asks again for the labels short of their quota (per-label
     # quotas only: a kind with one quota keeps what curation kept).
