@@ -134,7 +134,7 @@ def test_pairs_are_ordered_by_both_verdicts_and_curated(project):
         _verdict(5, 2, "j7"),
         _verdict(5, 2, "j8"),  # p4: "A" wins whatever A is: position bias
     ]
-    pairs = kind.assemble(spec, frame, requests, outcomes)
+    pairs = kind.assemble(spec, frame, requests, outcomes, frame.clear())
     assert pairs.height == 4
     records = [json.loads(r) for r in pairs["record"]]
     assert records[0]["chosen"] == good and records[0]["rejected"] == vague
@@ -160,7 +160,7 @@ def test_a_failed_answer_or_judge_call_leaves_a_failed_pair(project):
     frame = _answers(spec, [("p1", "Q?", "answer one"), ("p1", "Q?", "answer two")])
     requests = kind.follow_up(spec, frame)
     failed = CallOutcome("j", "failed", "truncated", None, None)
-    pairs = kind.assemble(spec, frame, requests, [failed, _verdict(5, 1, "j2")])
+    pairs = kind.assemble(spec, frame, requests, [failed, _verdict(5, 1, "j2")], frame.clear())
     assert pairs["status"].to_list() == ["failed"]
     assert pairs["error"].to_list() == ["judge_truncated"]
 
@@ -407,3 +407,45 @@ def test_a_version_records_the_prompts_file_and_the_nightly_run_sees_it_change(p
     prompts.write_text(prompts.read_text() + '{"prompt": "Is a gooseneck kettle worth it?"}\n')
     changes = compare(before, current_inputs(spec))
     assert any("prompts.jsonl" in c for c in changes), changes
+
+
+def test_generated_prompts_are_answered_and_judged_in_later_rounds(project):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from fake_openai_server import FakeOpenAIServer
+    from generation_support import fake_provider
+
+    from synth_pipeline import stages
+
+    bodies: list[dict] = []
+    server = FakeOpenAIServer(decide=lambda req: bodies.append(req.body) or "ok")
+    server.start()
+    try:
+        project.add_dataset(
+            "coffee_preference",
+            generation={"total_records": 3},
+            provider=fake_provider(server.base_url),
+            preference={"prompts_file": None, "generate_prompts": True},
+        )
+        spec = load_spec(project.data / "coffee_preference")
+        wh = project.warehouse()
+        wh.replace_version("seeds", spec.name, "v1", load_real_records(spec, "seeds.jsonl", "s"))
+        wh.replace_version(
+            "holdout", spec.name, "v1", load_real_records(spec, "holdout.jsonl", "h")
+        )
+        out = stages.generate_candidates(spec, wh, "v1")
+        # 3 prompts, then 2 answers each, then 2 verdicts each: three rounds, 15 calls.
+        schemas = [b["response_format"]["json_schema"]["name"] for b in bodies]
+        assert len(schemas) == 15
+        assert schemas[:3] == ["CoffeePreferencePrompt"] * 3
+        assert set(schemas[3:9]) == {"CoffeePreferenceAnswer"}
+        assert set(schemas[9:]) == {"PairVerdict"}
+        assert out.frame.height == 3 and set(out.frame["strategy"]) == {"preference"}
+        prompts = {json.loads(r)["prompt"] for r in out.frame["record"]}
+        assert all(p.startswith("Synthetic prompt") for p in prompts)  # the model's prompts
+        assert out.figures["calls"] == 15
+        assert stages.generate_candidates(spec, wh, "v1").figures["calls"] == 0
+    finally:
+        server.stop()

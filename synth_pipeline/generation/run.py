@@ -134,14 +134,17 @@ def generate_version(
 
     run = run_all(plan.requests)
     frame = _candidate_frame(spec, plan.requests, run, engine_for)
-    follow = kind.follow_up(spec, frame)
-    if follow:  # a second round on the answers (a preference judge's verdicts)
+    # Further rounds on what the last one answered (a preference set's answers to generated
+    # prompts, then the judge's verdicts), until the kind asks for none.
+    n = len(plan.requests)
+    while follow := kind.follow_up(spec, frame):
         more = run_all(follow)
-        frame = kind.assemble(spec, frame, follow, more.outcomes)
-        n = len(plan.requests)
+        answered = _candidate_frame(spec, follow, more, engine_for)
+        frame = kind.assemble(spec, frame, follow, more.outcomes, answered)
         run = merge_runs(
             [(list(range(n)), run), (list(range(n, n + len(follow))), more)], n + len(follow)
         )
+        n += len(follow)
     return GenerationResult(plan, run, frame, generation_figures(plan, run, frame, provider))
 
 

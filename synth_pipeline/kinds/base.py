@@ -169,9 +169,15 @@ class DatasetKind:
         return []
 
     def assemble(
-        self, spec: DatasetSpec, frame: Any, requests: list[Any], outcomes: list[Any]
+        self,
+        spec: DatasetSpec,
+        frame: Any,
+        requests: list[Any],
+        outcomes: list[Any],
+        answered: Any,
     ) -> Any:
-        """The candidate frame once the follow-up requests are answered."""
+        """The candidate frame once the follow-up REQUESTS are answered (OUTCOMES, and their
+        rows as `candidate_frame` writes them: ANSWERED)."""
         return frame
 
     # Filters of the curation registry the kind runs after the spec's list (its own checks).

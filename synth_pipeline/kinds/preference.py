@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 FIELDS = ("prompt", "chosen", "rejected")
 RESPONSE = "preference_response"  # the strategy name of an answer request
 JUDGE = "preference_judge"  # ... and of a judge request
+PROMPT = "preference_prompt"  # ... and of a request for a prompt (`generate_prompts`)
 ORDERS = ("ab", "ba")
 
 
@@ -66,6 +67,11 @@ class PreferenceOptions(BaseModel):
         default=None,
         description="Another dataset whose published version gives the prompts: its text "
         "field's values (e.g. an instruction dataset's questions). Instead of prompts_file.",
+    )
+    generate_prompts: bool = Field(
+        default=False,
+        description="The model writes the prompts first (generation.total_records of them), "
+        "with the seeds' prompts as examples. Instead of prompts_file and prompts_dataset.",
     )
     samplers: list[Sampler] = Field(
         default_factory=lambda: [Sampler(temperature=0.3), Sampler(temperature=1.0)],
@@ -140,8 +146,8 @@ class Preference(DatasetKind):
             return ["generation.total_records (the pairs to make) is required"]
         opts = self.pref(spec)
         file = opts.prompts_file
-        if file and opts.prompts_dataset:
-            return ["preference: give prompts_file or prompts_dataset, not both"]
+        if sum(map(bool, (file, opts.prompts_dataset, opts.generate_prompts))) > 1:
+            return ["preference: give one of prompts_file, prompts_dataset, generate_prompts"]
         if opts.prompts_dataset == spec.name:
             return ["preference.prompts_dataset names this dataset itself"]
         if file and ("/" in file or "\\" in file or file.startswith(".")):
@@ -181,6 +187,12 @@ class Preference(DatasetKind):
     # --- generation -------------------------------------------------------------------
 
     def response_model(self, spec: DatasetSpec, name: str | None) -> type[BaseModel] | None:
+        if name == "prompt":
+            return create_model(
+                "".join(p.capitalize() for p in spec.name.split("_")) + "Prompt",
+                __config__=ConfigDict(extra="forbid"),
+                prompt=(str, Field(description="The question or instruction.")),
+            )
         if name == "verdict":
             score = Literal[1, 2, 3, 4, 5]
             return create_model(
@@ -216,6 +228,45 @@ class Preference(DatasetKind):
         return list(dict.fromkeys(found))
 
     def plan_requests(self, spec: DatasetSpec, seeds: pl.DataFrame) -> list[Any] | None:
+        """One answer request per prompt and sampler (or, with `generate_prompts`, the
+        requests for the prompts first: their answers follow in the next round)."""
+        if self.pref(spec).generate_prompts:
+            return self._prompt_requests(spec, seeds)
+        return self._answer_requests(spec, seeds, self.prompts(spec, seeds)[: spec.target_total])
+
+    def _prompt_requests(self, spec: DatasetSpec, seeds: pl.DataFrame) -> list[Any]:
+        """`generation.total_records` requests for a prompt, the seeds' prompts as earlier
+        turns (a different few per request)."""
+        by_id = {r["record_id"]: json.loads(r["record"]) for r in seeds.iter_rows(named=True)}
+        k = min(max(spec.generation.seeds_per_prompt, 1), len(by_id))
+        kind_dir = self.template_dir()
+        system = render("prompt_system.j2", kind_dir=kind_dir, task=spec.task)
+        ask = render("prompt_ask.j2", kind_dir=kind_dir)
+        out: list[GenerationRequest] = []
+        for j in range(spec.target_total):
+            chosen = tuple(pick_seeds(list(by_id), k, f"{PROMPT}|{j}"))
+            turns = [{"role": "system", "content": system}]
+            for s in chosen:
+                turns += [
+                    {"role": "user", "content": ask},
+                    {"role": "assistant", "content": json.dumps({"prompt": by_id[s]["prompt"]})},
+                ]
+            turns.append({"role": "user", "content": ask})
+            out.append(
+                GenerationRequest(
+                    strategy=PROMPT,
+                    label=None,
+                    seed_ids=chosen,
+                    messages=tuple(tuple(sorted(m.items())) for m in turns),
+                    sample_index=j,
+                    response="prompt",
+                )
+            )
+        return out
+
+    def _answer_requests(
+        self, spec: DatasetSpec, seeds: pl.DataFrame, prompts: list[str]
+    ) -> list[Any]:
         """One answer request per prompt and sampler; the seeds' good answers as examples."""
         opts = self.pref(spec)
         by_id = {r["record_id"]: json.loads(r["record"]) for r in seeds.iter_rows(named=True)}
@@ -224,7 +275,7 @@ class Preference(DatasetKind):
             "answer_system.j2", kind_dir=self.template_dir(), task=spec.task, fields=spec.fields
         )
         out: list[GenerationRequest] = []
-        for p_index, prompt in enumerate(self.prompts(spec, seeds)[: spec.target_total]):
+        for p_index, prompt in enumerate(prompts):
             pid = record_id("prompt", {"prompt": prompt})
             chosen = tuple(
                 s for s in pick_seeds(list(by_id), k + 1, pid) if by_id[s]["prompt"] != prompt
@@ -270,6 +321,8 @@ class Preference(DatasetKind):
         fixed: dict[str, Any],
         label: str | None,
     ) -> dict[str, Any]:
+        if "prompt" in response and "response" not in response:  # a generated prompt
+            return {"prompt": str(response["prompt"])}
         return {**fixed, "response": str(response.get("response", ""))}
 
     def _judge_messages(
@@ -302,7 +355,23 @@ class Preference(DatasetKind):
         return turns
 
     def follow_up(self, spec: DatasetSpec, frame: pl.DataFrame) -> list[Any]:
-        """Two judge requests per prompt with both answers: A then B, and B then A."""
+        """After generated prompts, their answers; after answers, two judge requests per
+        prompt with both answers: A then B, and B then A; after verdicts, nothing."""
+        strategies = set(frame["strategy"].to_list()) if frame.height else set()
+        if strategies == {PROMPT}:
+            seeds = load_real_records(spec, spec.seeds_file, "seed")
+            ok = frame.filter(pl.col("status") == "ok")["record"].to_list()
+            seen = {" ".join(json.loads(r)["prompt"].lower().split()) for r in seeds["record"]}
+            prompts = []
+            for raw in ok:  # new prompts only: not a seed's, not one asked already
+                prompt = json.loads(raw)["prompt"].strip()
+                key = " ".join(prompt.lower().split())
+                if prompt and key not in seen:
+                    seen.add(key)
+                    prompts.append(prompt)
+            return self._answer_requests(spec, seeds, prompts)
+        if strategies != {RESPONSE}:
+            return []
         opts = self.pref(spec)
         examples = self._judge_examples(spec, opts.judge_examples)
         out: list[GenerationRequest] = []
@@ -336,9 +405,17 @@ class Preference(DatasetKind):
         return [json.loads(r) for r in seeds["record"].to_list()[:n]]
 
     def assemble(
-        self, spec: DatasetSpec, frame: pl.DataFrame, requests: list[Any], outcomes: list[Any]
+        self,
+        spec: DatasetSpec,
+        frame: pl.DataFrame,
+        requests: list[Any],
+        outcomes: list[Any],
+        answered: pl.DataFrame,
     ) -> pl.DataFrame:
-        """One candidate row per prompt: its pair, ordered by the judge's mean scores."""
+        """After the answers' round, the answers; after the judge's, one candidate row per
+        prompt: its pair, ordered by the judge's mean scores."""
+        if requests and requests[0].strategy == RESPONSE:
+            return answered
         verdicts = {
             (dict(r.attributes)["prompt_id"], dict(r.attributes)["order"]): o
             for r, o in zip(requests, outcomes, strict=True)
