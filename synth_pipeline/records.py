@@ -30,6 +30,16 @@ RECORD_SCHEMA = {
 }
 RECORD_COLUMNS = list(RECORD_SCHEMA)
 
+# The candidates stage's frame: the record columns, then how each was generated.
+CANDIDATE_SCHEMA = {
+    "record_id": pl.String, "text": pl.String, "label": pl.String, "record": pl.String,
+    "status": pl.String, "error": pl.String, "strategy": pl.String,
+    "requested_label": pl.String, "seed_ids": pl.String, "sample_index": pl.Int64,
+    "cache_key": pl.String, "prompt_hash": pl.String, "provider": pl.String,
+    "model": pl.String, "params": pl.String, "raw_response": pl.String,
+    "from_cache": pl.Boolean, "prompt_tokens": pl.Int64, "completion_tokens": pl.Int64,
+}  # fmt: skip
+
 
 def record_id(prefix: str, record: dict[str, Any]) -> str:
     """A content hash, so the same record keeps its id across versions."""

@@ -88,6 +88,15 @@ class FieldSpec(_Strict):
     min_length: int | None = Field(default=None, ge=0, description="Minimum characters (strings).")
     max_length: int | None = Field(default=None, ge=1, description="Maximum characters (strings).")
 
+    def length_problem(self, text: str, what: str | None = None) -> str | None:
+        """Why TEXT is outside this field's length bounds (WHAT names it), or None."""
+        what = what or f"field {self.name!r}"
+        if self.min_length is not None and len(text) < self.min_length:
+            return f"{what} is shorter than {self.min_length} characters"
+        if self.max_length is not None and len(text) > self.max_length:
+            return f"{what} is longer than {self.max_length} characters"
+        return None
+
 
 class ModelPrice(_Strict):
     prompt_per_million: float = Field(ge=0, description="USD per million prompt tokens.")

@@ -12,10 +12,9 @@ from synth_pipeline.curation.pipeline import run_curation
 from synth_pipeline.defs.runner import materialize_version
 from synth_pipeline.exports import export_version
 from synth_pipeline.generation.cache import CallOutcome
-from synth_pipeline.generation.engine import CANDIDATE_SCHEMA
 from synth_pipeline.generation.planner import plan_generation
 from synth_pipeline.kinds import kind_of
-from synth_pipeline.records import load_real_records
+from synth_pipeline.records import CANDIDATE_SCHEMA, load_real_records
 from synth_pipeline.report.score import THRESHOLDS
 from synth_pipeline.spec import SpecError, load_spec
 from synth_pipeline.warehouse import Warehouse

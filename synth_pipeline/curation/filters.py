@@ -33,6 +33,7 @@ from synth_pipeline.curation.realism import realism_filter
 from synth_pipeline.curation.text import (
     content_segments,
     ngram_hashes,
+    record_object,
     shingles,
     string_content_fields,
     string_fields,
@@ -71,22 +72,9 @@ SCRIPTS = (
 # --------------------------------------------------------------------------- schema
 
 
-def _record_object(raw: str | None) -> tuple[dict[str, Any] | None, str | None]:
-    """(the record JSON as an object, None) or (None, why it is not one)."""
-    if raw is None:
-        return None, "record is missing"
-    try:
-        obj = json.loads(raw)
-    except ValueError as e:
-        return None, f"record is not valid JSON: {e.msg}"
-    if not isinstance(obj, dict):
-        return None, "record is not a JSON object"
-    return obj, None
-
-
 def _field_problem(spec: DatasetSpec, raw: str | None) -> str | None:
     """Why a record JSON does not fit spec.fields, or None when it does."""
-    obj, problem = _record_object(raw)
+    obj, problem = record_object(raw)
     if obj is None:
         return problem
     for f in spec.fields:
@@ -95,11 +83,8 @@ def _field_problem(spec: DatasetSpec, raw: str | None) -> str | None:
             return f"field {f.name!r} is missing"
         if not matches(value, f.type):
             return f"field {f.name!r} must be a {f.type}, got {type(value).__name__}"
-        if isinstance(value, str):
-            if f.min_length is not None and len(value) < f.min_length:
-                return f"field {f.name!r} is shorter than {f.min_length} characters"
-            if f.max_length is not None and len(value) > f.max_length:
-                return f"field {f.name!r} is longer than {f.max_length} characters"
+        if isinstance(value, str) and (problem := f.length_problem(value)):
+            return problem
     unknown = set(obj) - {f.name for f in spec.fields}
     if unknown:
         return f"unknown field(s) {sorted(unknown)}"
@@ -108,7 +93,7 @@ def _field_problem(spec: DatasetSpec, raw: str | None) -> str | None:
 
 def _shape_problem(spec: DatasetSpec, raw: str | None) -> str | None:
     """Why a record JSON does not fit its kind's own shape, or None when it does."""
-    obj, problem = _record_object(raw)
+    obj, problem = record_object(raw)
     if obj is None:
         return problem
     return kind_of(spec).record_problem(spec, obj)

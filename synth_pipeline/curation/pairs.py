@@ -3,34 +3,17 @@ two different answers and a verdict that does not depend on the order they were 
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Any
 
 import numpy as np
 import polars as pl
 
 from synth_pipeline.curation.base import CurationContext, Verdict, _decisions, keep_all
+from synth_pipeline.curation.text import record_objects, word_set
 from synth_pipeline.kinds import kind_of
 
-# Token-set Jaccard at or above which two answers count as the same answer.
+# Word-set Jaccard at or above which two answers count as the same answer.
 NEAR_IDENTICAL = 0.9
-_WORD = re.compile(r"[^\W_]+")
-
-
-def _words(text: str) -> set[str]:
-    return set(_WORD.findall(text.casefold()))
-
-
-def _records(frame: pl.DataFrame) -> list[dict[str, Any]]:
-    out = []
-    for raw in frame["record"].to_list():
-        try:
-            obj = json.loads(raw) if raw else {}
-        except ValueError:
-            obj = {}
-        out.append(obj if isinstance(obj, dict) else {})
-    return out
 
 
 def pair_identical_filter(frame: pl.DataFrame, ctx: CurationContext) -> Verdict:
@@ -40,8 +23,8 @@ def pair_identical_filter(frame: pl.DataFrame, ctx: CurationContext) -> Verdict:
     if n == 0:
         return keep_all(0)
     score = np.zeros(n)
-    for i, rec in enumerate(_records(frame)):
-        a, b = _words(str(rec.get("chosen", ""))), _words(str(rec.get("rejected", "")))
+    for i, rec in enumerate(record_objects(frame)):
+        a, b = word_set(str(rec.get("chosen", ""))), word_set(str(rec.get("rejected", "")))
         score[i] = len(a & b) / len(a | b) if a | b else 1.0
     drop = score >= NEAR_IDENTICAL
     detail = [
@@ -62,7 +45,7 @@ def pair_verdict_filter(frame: pl.DataFrame, ctx: CurationContext) -> Verdict:
     reason = np.full(n, None, dtype=object)
     detail = np.full(n, None, dtype=object)
     score = np.zeros(n)
-    for i, rec in enumerate(_records(frame)):
+    for i, rec in enumerate(record_objects(frame)):
         margin = float(rec.get("chosen_score", 0)) - float(rec.get("rejected_score", 0))
         score[i] = margin
         if not rec.get("verdicts_agree", False):

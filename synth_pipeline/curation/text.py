@@ -7,6 +7,7 @@ n-gram runs, restatement, repetition) uses this one tokenisation.
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -121,12 +122,35 @@ def string_content_fields(spec: DatasetSpec) -> list[str]:
     return [f.name for f in spec.content_fields if f.type == "string"]
 
 
-def _decode_one(raw: str | None, names: list[str], view: Any = None) -> dict[str, Any]:
+def record_object(raw: str | None) -> tuple[dict[str, Any] | None, str | None]:
+    """(a `record` JSON as an object, None), or (None, why it is not one)."""
+    if raw is None:
+        return None, "record is missing"
     try:
-        obj = json.loads(raw) if raw is not None else None
-    except (TypeError, ValueError):
-        obj = None
+        obj = json.loads(raw)
+    except (TypeError, ValueError) as e:
+        return None, f"record is not valid JSON: {getattr(e, 'msg', e)}"
     if not isinstance(obj, dict):
+        return None, "record is not a JSON object"
+    return obj, None
+
+
+def record_objects(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    """Every row's `record` as an object ({} where it is not one)."""
+    return [record_object(raw)[0] or {} for raw in frame["record"].to_list()]
+
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def word_set(text: str) -> set[str]:
+    """The text's distinct case-folded words (row-wise checks; frames use `tokens`)."""
+    return set(_WORD.findall(text.casefold()))
+
+
+def _decode_one(raw: str | None, names: list[str], view: Any = None) -> dict[str, Any]:
+    obj, _ = record_object(raw)
+    if obj is None:
         return dict.fromkeys(names)
     if view is not None:
         obj = view(obj)

@@ -3,28 +3,26 @@ new, not repeat an earlier turn of the same conversation."""
 
 from __future__ import annotations
 
-import json
-import re
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from synth_pipeline.curation.base import CurationContext, Verdict, _decisions, keep_all
+from synth_pipeline.curation.text import record_objects, word_set
 
 # A turn repeats an earlier one when this share of its words (at least MIN_WORDS of them)
 # is in that turn.
 REPEAT_SHARE = 0.8
 MIN_WORDS = 4
-_WORD = re.compile(r"[^\W_]+")
 
 
-def _turns(raw: str | None) -> list[tuple[str, set[str]]]:
-    try:
-        messages = json.loads(raw).get("messages", []) if raw else []
-    except (ValueError, AttributeError):
+def _turns(record: dict[str, Any]) -> list[tuple[str, set[str]]]:
+    messages = record.get("messages")
+    if not isinstance(messages, list):
         return []
     return [
-        (str(m.get("role")), set(_WORD.findall(str(m.get("content", "")).casefold())))
+        (str(m.get("role")), word_set(str(m.get("content", ""))))
         for m in messages
         if isinstance(m, dict) and m.get("role") in ("user", "assistant")
     ]
@@ -39,8 +37,8 @@ def repeated_turn_filter(frame: pl.DataFrame, ctx: CurationContext) -> Verdict:
         return keep_all(0)
     score = np.zeros(n)
     detail = np.full(n, None, dtype=object)
-    for row, raw in enumerate(frame["record"].to_list()):
-        turns = _turns(raw)
+    for row, record in enumerate(record_objects(frame)):
+        turns = _turns(record)
         for j in range(1, len(turns)):
             role, words = turns[j]
             if len(words) < MIN_WORDS:

@@ -58,6 +58,7 @@ from synth_pipeline.generation.planner import GenerationRequest
 from synth_pipeline.generation.prompts import messages_hash
 from synth_pipeline.generation.providers import ResolvedProvider
 from synth_pipeline.kinds import kind_of
+from synth_pipeline.records import CANDIDATE_SCHEMA
 from synth_pipeline.spec import DEFAULT_REFUSAL_MARKERS, BudgetSpec, DatasetSpec
 
 log = logging.getLogger(__name__)
@@ -1059,16 +1060,6 @@ def _count_reasons(outcomes: Any) -> dict[str, int]:
         if o.status == "failed":
             counts[o.error or "unknown"] = counts.get(o.error or "unknown", 0) + 1
     return dict(sorted(counts.items()))
-
-
-CANDIDATE_SCHEMA = {
-    "record_id": pl.String, "text": pl.String, "label": pl.String, "record": pl.String,
-    "status": pl.String, "error": pl.String, "strategy": pl.String,
-    "requested_label": pl.String, "seed_ids": pl.String, "sample_index": pl.Int64,
-    "cache_key": pl.String, "prompt_hash": pl.String, "provider": pl.String,
-    "model": pl.String, "params": pl.String, "raw_response": pl.String,
-    "from_cache": pl.Boolean, "prompt_tokens": pl.Int64, "completion_tokens": pl.Int64,
-}  # fmt: skip
 
 
 def candidate_frame(

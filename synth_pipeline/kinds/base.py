@@ -89,10 +89,16 @@ class DatasetKind:
         return [None]
 
     def options(self, spec: DatasetSpec) -> BaseModel | None:
-        """The kind's own spec section, validated."""
+        """The kind's own spec section, validated once per section: record checks ask for it
+        on every row."""
         if self.options_model is None:
             return None
-        return self.options_model.model_validate(spec.kind_options)
+        raw = spec.kind_options
+        last = self.__dict__.get("_last_options")
+        if last is None or last[0] is not raw:  # the same dict: the same validated section
+            last = (raw, self.options_model.model_validate(raw))
+            self.__dict__["_last_options"] = last
+        return last[1]
 
     # --- records ----------------------------------------------------------------------
 

@@ -189,15 +189,13 @@ class Chat(DatasetKind):
             self.validate_record(spec, record, "record")
         except RecordError as e:
             return str(e).removeprefix("record: ")
-        bounds = {f.name: (f.min_length, f.max_length) for f in spec.fields}
         turns = [m for m in record["messages"] if m["role"] in ROLES]
         for i, m in enumerate(turns):
-            lo, hi = bounds.get(m["role"], (None, None))
-            n = len(m["content"])
-            if lo is not None and n < lo:
-                return f"turn {i + 1} ({m['role']}) is shorter than {lo} characters"
-            if hi is not None and n > hi:
-                return f"turn {i + 1} ({m['role']}) is longer than {hi} characters"
+            problem = spec.field(m["role"]).length_problem(
+                m["content"], f"turn {i + 1} ({m['role']})"
+            )
+            if problem:
+                return problem
         return None
 
     # --- generation -------------------------------------------------------------------

@@ -20,13 +20,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from synth_pipeline.generation.engine import CANDIDATE_SCHEMA
 from synth_pipeline.generation.planner import GenerationRequest, pick_seeds
 from synth_pipeline.generation.prompts import render
 from synth_pipeline.kinds.base import DatasetKind, RecordError
 from synth_pipeline.paths import default_warehouse
 from synth_pipeline.pipeline import DATASET_TABLE
-from synth_pipeline.records import load_real_records, read_rows, record_id
+from synth_pipeline.records import CANDIDATE_SCHEMA, load_real_records, read_rows, record_id
 from synth_pipeline.spec import ProviderSpec, SpecError
 from synth_pipeline.warehouse import Warehouse
 
@@ -166,16 +165,13 @@ class Preference(DatasetKind):
         return str(record.get("chosen", record.get("response", "")))
 
     def record_problem(self, spec: DatasetSpec, record: dict[str, Any]) -> str | None:
-        bounds = {f.name: (f.min_length, f.max_length) for f in spec.fields}
         for name in FIELDS:
             value = record.get(name)
             if not isinstance(value, str) or not value.strip():
                 return f"field {name!r} is missing or empty"
-            lo, hi = bounds[name]
-            if lo is not None and len(value) < lo:
-                return f"field {name!r} is shorter than {lo} characters"
-            if hi is not None and len(value) > hi:
-                return f"field {name!r} is longer than {hi} characters"
+            problem = spec.field(name).length_problem(value)
+            if problem:
+                return problem
         return None
 
     def validate_record(self, spec: DatasetSpec, obj: dict[str, Any], where: str) -> dict[str, Any]:
