@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from synth_pipeline.report.metric_registry import FAMILY_WORDS
 from synth_pipeline.report.score import THRESHOLDS
 from synth_pipeline.spec import (
     AttributesStrategy,
@@ -291,17 +292,18 @@ def thresholds_section() -> list[str]:
         "",
         "The `report_thresholds` check compares each threshold that is set (not `null`) with a "
         "figure of the version's report; a version that fails one is never published. A "
-        "labelled-only threshold passes with a note on an instruction dataset.",
+        "threshold on figures a kind's records do not have (labels, tables) is not evaluated "
+        "for that kind, and passes with a note when the spec sets it.",
         "",
-        "| threshold | default | figure (`metrics.json`) | passes when | labelled only |",
+        "| threshold | default | figure (`metrics.json`) | passes when | applies to |",
         "|---|---|---|---|---|",
     ]
-    for name, (metric, cmp, labelled) in THRESHOLDS.items():
+    for name, entry in THRESHOLDS.items():
         default = ReportSpec.model_fields[name].default
         shown = "off (`null`)" if default is None else f"`{default}`"
         lines.append(
-            f"| `{name}` | {shown} | `{metric}` | figure {_cell(cmp)} threshold | "
-            f"{'yes' if labelled else 'no'} |"
+            f"| `{name}` | {shown} | `{entry.key}` | figure {_cell(entry.comparison)} threshold | "
+            f"{FAMILY_WORDS[entry.family]} |"
         )
     return lines
 

@@ -398,7 +398,8 @@ def test_instruction_report_intervals(tmp_path: Path):
     assert assert_intervals(met) > 10
     assert 1 <= met["utility.judge_score_mean_low"] <= 4.0 <= met["utility.judge_score_mean_high"]
     names = {t.name for t in r.threshold_results}
-    assert "min_tstr_trtr_ratio" in names  # passes as not applicable
+    assert "min_tstr_trtr_ratio" not in names  # a labelled figure's default: not evaluated
+    assert "max_dcr_share" not in names  # nor a table's
     assert "max_estimated_junk_share" in names
 
 

@@ -29,6 +29,10 @@ from synth_pipeline.report.score import (
 )
 from synth_pipeline.report.text import normalize_text, tokenize
 
+TEXT = frozenset({"text"})
+LABELLED = frozenset({"text", "labels"})
+TABLE = frozenset({"table"})
+
 # --- fidelity -----------------------------------------------------------------------
 
 
@@ -193,7 +197,9 @@ def test_thresholds():
         min_distinct_2_vs_real=None,
     )
     metrics = {"score.headline": 60.0, "fidelity.detectability_auc": 0.9}
-    results = {r.name: r for r in evaluate_thresholds(metrics, cfg, labelled=False)}
+    results = {
+        r.name: r for r in evaluate_thresholds(metrics, cfg, families=TEXT, kind="instruction")
+    }
     assert set(results) == {
         "min_headline_score",
         "max_detectability_auc",
@@ -206,7 +212,7 @@ def test_thresholds():
     assert "not applicable" in results["min_tstr_macro_f1"].note
     assert not results["max_near_copy_share"].passed  # missing figure fails
     off = {name: None for name in THRESHOLDS}
-    assert evaluate_thresholds(metrics, ReportSpec(**off), labelled=True) == []
+    assert evaluate_thresholds(metrics, ReportSpec(**off), families=LABELLED) == []
 
 
 def test_default_thresholds_are_on_and_evaluated():
@@ -228,7 +234,7 @@ def test_default_thresholds_are_on_and_evaluated():
         "content.junk_share": 0.02,
         "diversity.distinct_2_vs_real": 0.8,
     }
-    results = {r.name: r for r in evaluate_thresholds(good, cfg, labelled=True)}
+    results = {r.name: r for r in evaluate_thresholds(good, cfg, families=LABELLED)}
     assert set(results) == {
         "min_tstr_trtr_ratio",
         "max_detectability_auc",
@@ -242,14 +248,21 @@ def test_default_thresholds_are_on_and_evaluated():
         "content.junk_share": 0.3,
         "diversity.distinct_2_vs_real": 0.4,
     }
-    assert not any(r.passed for r in evaluate_thresholds(bad, cfg, labelled=True))
-    # The ratio is labelled-only; every default can be switched off.
+    assert not any(r.passed for r in evaluate_thresholds(bad, cfg, families=LABELLED))
+    # The ratio is labelled-only: its default is not evaluated for instruction records, and
+    # passes with a note where the spec sets it; every default can be switched off.
     no_ratio = {k: v for k, v in bad.items() if k != "utility.tstr_trtr_f1_ratio"}
-    inst = {r.name: r for r in evaluate_thresholds(no_ratio, cfg, labelled=False)}
+    inst = {r.name for r in evaluate_thresholds(no_ratio, cfg, families=TEXT)}
+    assert "min_tstr_trtr_ratio" not in inst and len(inst) == 3
+    set_ratio = ReportSpec(min_tstr_trtr_ratio=0.8)
+    inst = {
+        r.name: r
+        for r in evaluate_thresholds(no_ratio, set_ratio, families=TEXT, kind="instruction")
+    }
     assert inst["min_tstr_trtr_ratio"].passed
     assert "not applicable" in inst["min_tstr_trtr_ratio"].note
     off = cfg.model_copy(update={"max_estimated_junk_share": None})
-    names = [r.name for r in evaluate_thresholds(bad, off, labelled=True)]
+    names = [r.name for r in evaluate_thresholds(bad, off, families=LABELLED)]
     assert "max_estimated_junk_share" not in names and len(names) == 3
 
 
@@ -321,11 +334,11 @@ def test_undecided_figure_scores_at_its_unfavourable_end_and_is_noted():
     auc = {**ALL_ONE, "fidelity.detectability_auc_low": 0.4, "fidelity.detectability_auc_high": 0.8}
     assert score_parts(auc, cfg)["fidelity"] == pytest.approx((2 * (1 - 0.8) + 1) / 2)
 
-    results = {r.name: r for r in evaluate_thresholds(wide, cfg, labelled=True)}
+    results = {r.name: r for r in evaluate_thresholds(wide, cfg, families=LABELLED)}
     ratio = results["min_tstr_trtr_ratio"]
     assert ratio.passed  # the observed figure decides ...
     assert "undecided" in ratio.note and "reaches across the limit" in ratio.note  # ... noted
-    results = {r.name: r for r in evaluate_thresholds(narrow, cfg, labelled=True)}
+    results = {r.name: r for r in evaluate_thresholds(narrow, cfg, families=LABELLED)}
     assert results["min_tstr_trtr_ratio"].note is None
     assert undecided_figures(wide, cfg) == ["utility.tstr_trtr_f1_ratio"]
     assert undecided_figures(wide, cfg.model_copy(update={"max_decisive_interval_width": 1})) == []
@@ -439,3 +452,42 @@ def test_wrong_distribution_is_detectable_and_useless():
     assert tstr.accuracy < 0.4  # chance is 0.25 for four balanced labels
     assert tstr.macro_f1 < 0.3
     assert m.ngram_overlap(syn["text"].to_list(), real["text"].to_list(), 1) == 0.0
+
+
+def test_a_kind_picks_the_figures_that_score_and_gate_it():
+    """The registry's families decide: a records version is scored and gated on table figures
+    alone, a text version never sees the table thresholds' defaults, and a table threshold a
+    text spec sets passes with a note instead of failing on a figure that cannot exist."""
+    cfg = ReportSpec()
+    table = {
+        "fidelity.column_shapes": 0.9,
+        "fidelity.pair_trends": 0.8,
+        "utility.efficacy_ratio": 0.95,
+        "privacy.dcr_share": 0.6,  # -> 0.8
+        "privacy.membership_auc": 0.5,  # -> 1.0
+        "privacy.exact_copies": 0.0,
+        "score.headline": 80.0,
+    }
+    parts = score_parts(table, cfg, TABLE)
+    assert parts["fidelity"] == pytest.approx(0.85)
+    assert parts["utility"] == pytest.approx(0.95)
+    assert parts["privacy"] == pytest.approx(0.9)
+    assert parts["diversity"] is None
+    gated = {r.name: r for r in evaluate_thresholds(table, cfg, families=TABLE, kind="records")}
+    assert set(gated) == {
+        "max_exact_copies",
+        "max_dcr_share",
+        "max_membership_auc",
+        "min_column_shapes",
+    }
+    assert not gated["max_dcr_share"].passed  # 0.6 > 0.55
+    assert gated["max_exact_copies"].passed and gated["min_column_shapes"].passed
+
+    text = {r.name for r in evaluate_thresholds({}, cfg, families=LABELLED)}
+    assert not text & {"max_exact_copies", "max_dcr_share", "min_column_shapes"}
+    set_here = ReportSpec(max_dcr_share=0.5)
+    noted = {
+        r.name: r for r in evaluate_thresholds({}, set_here, families=TEXT, kind="instruction")
+    }
+    assert noted["max_dcr_share"].passed
+    assert noted["max_dcr_share"].note == "not applicable to instruction records"

@@ -42,11 +42,12 @@ class DatasetKind:
     # Curation filters of the registry this kind never runs, with why (`synth validate` and
     # the audit say so instead of silently running them).
     skipped_filters: ClassVar[dict[str, str]] = {}
-    # The record features this kind has beyond free text, each a family of expectations
-    # (quality/suites.py), report figures and sections (report/) that apply to it:
-    # "labels" (a label per record from spec.labels), "turns" (a conversation's turns),
-    # "pairs" (a prompt's chosen and rejected answers).
-    families: ClassVar[frozenset[str]] = frozenset()
+    # The record features this kind has, each a family of expectations (quality/suites.py),
+    # report figures (report/metric_registry.py) and sections (report/) that apply to it:
+    # "text" (records are text: lengths, lexical diversity, detectability, junk), "labels" (a
+    # label per record from spec.labels), "turns" (a conversation's turns), "pairs" (a
+    # prompt's chosen and rejected answers), "table" (typed columns of a sensitive table).
+    families: ClassVar[frozenset[str]] = frozenset({"text"})
     # After curation, generation asks again for the labels short of their quota (per-label
     # quotas only: a kind with one quota keeps what curation kept).
     tops_up: ClassVar[bool] = False

@@ -93,7 +93,7 @@ class Chat(DatasetKind):
     name: ClassVar[str] = "chat"
     summary: ClassVar[str] = "a conversation of alternating user and assistant turns"
     options_model: ClassVar[type[BaseModel] | None] = ChatOptions
-    families: ClassVar[frozenset[str]] = frozenset({"turns"})
+    families: ClassVar[frozenset[str]] = frozenset({"text", "turns"})
     flat_records: ClassVar[bool] = False
     hf_task: ClassVar[str] = "text-generation"
     extra_filters: ClassVar[tuple[str, ...]] = ("repeated_turn",)

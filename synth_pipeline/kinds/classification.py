@@ -20,7 +20,7 @@ class Classification(DatasetKind):
     name: ClassVar[str] = "classification"
     summary: ClassVar[str] = "a text and one label from the spec's labels"
     labelled: ClassVar[bool] = True
-    families: ClassVar[frozenset[str]] = frozenset({"labels"})
+    families: ClassVar[frozenset[str]] = frozenset({"text", "labels"})
     tops_up: ClassVar[bool] = True
     hf_task: ClassVar[str] = "text-classification"
 

@@ -115,7 +115,7 @@ class Preference(DatasetKind):
     name: ClassVar[str] = "preference"
     summary: ClassVar[str] = "a prompt with a chosen and a rejected answer, scored by a judge"
     options_model: ClassVar[type[BaseModel] | None] = PreferenceOptions
-    families: ClassVar[frozenset[str]] = frozenset({"pairs"})
+    families: ClassVar[frozenset[str]] = frozenset({"text", "pairs"})
     flat_records: ClassVar[bool] = False
     extra_filters: ClassVar[tuple[str, ...]] = ("pair_identical", "pair_verdict")
     export_formats: ClassVar[tuple[str, ...]] = ("trl-dpo", "openai-chat", "jsonl", "parquet", "hf")

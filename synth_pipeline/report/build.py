@@ -55,12 +55,12 @@ from synth_pipeline.report.score import (
     CONTENT,
     JUNK_SHARE,
     PARTS,
-    SCORE_METHOD,
     ThresholdResult,
     content_part,
     evaluate_thresholds,
     interval,
     is_undecided,
+    score_method,
     score_metrics,
     score_parts,
     undecided_figures,
@@ -379,7 +379,8 @@ def build_report(
 
     metrics = _finite(metrics)
     headline = metrics["score.headline"]
-    thresholds = evaluate_thresholds(metrics, cfg, labelled=kind_of(spec).has("labels"))
+    kind = kind_of(spec)
+    thresholds = evaluate_thresholds(metrics, cfg, families=kind.families, kind=kind.name)
 
     shown_parts = {**parts, CONTENT: content}
     main_fig = plots.scorecard(headline, shown_parts, cand_parts)
@@ -400,6 +401,7 @@ def build_report(
         _trend_section(history, version, metrics),
     ]
 
+    methods = score_method(kind.families)
     weights = cfg.weights.as_dict()
     total_w = sum(weights[p] for p in PARTS if parts.get(p) is not None) or 1.0
     score_rows = [
@@ -408,7 +410,7 @@ def build_report(
             "score": None if parts.get(p) is None else 100 * parts[p],
             "weight": weights[p],
             "effective_weight": (weights[p] / total_w) if parts.get(p) is not None else 0.0,
-            "method": SCORE_METHOD[p],
+            "method": methods[p],
         }
         for p in PARTS
     ]
@@ -418,7 +420,7 @@ def build_report(
             "score": None if content is None else 100 * content,
             "weight": None,
             "effective_weight": None,
-            "method": SCORE_METHOD[CONTENT],
+            "method": methods[CONTENT],
         }
     )
     junk = {

@@ -157,6 +157,45 @@ class ReportSpec(BaseModel):
         default=None, ge=0, le=1, description="Labelled datasets only."
     )
 
+    # --- thresholds on tables (the records kind) -----------------------------------
+    # 0: a published stand-in never holds a real row (curation drops them; this proves it).
+    max_exact_copies: int | None = Field(
+        default=0, ge=0, description="Records kind: synthetic rows equal to a real row."
+    )
+    # 0.55: with as many holdout as training rows, a generator that learned the population and
+    # not the people puts the nearest real record of half its rows in each (0.5). Bootstrap
+    # intervals on a 1,000-row holdout are about ±0.03 wide, so 0.55 is noise-proof and
+    # still blocks a set where memorised rows tilt the share.
+    max_dcr_share: float | None = Field(
+        default=0.55,
+        ge=0,
+        le=1,
+        description="Records kind: share of synthetic rows whose closest real record is a "
+        "training row rather than one of as many holdout rows (0.5 = no memorisation).",
+    )
+    # 0.6: a distance attack at chance scores 0.5; 0.6 is a clear signal of membership.
+    max_membership_auc: float | None = Field(
+        default=0.6,
+        ge=0,
+        le=1,
+        description="Records kind: ROC AUC of a distance-based membership-inference attack "
+        "telling training rows from holdout rows (0.5 = chance).",
+    )
+    # 0.8: per-column shapes of a usable stand-in are above 0.9 (docs/BENCHMARKS.md); 0.8
+    # blocks a table whose columns lost their distributions.
+    min_column_shapes: float | None = Field(
+        default=0.8,
+        ge=0,
+        le=1,
+        description="Records kind: mean per-column shape similarity (KS / TV complement).",
+    )
+    min_efficacy_ratio: float | None = Field(
+        default=None,
+        ge=0,
+        description="Records kind: train-on-synthetic ÷ train-on-real score on the holdout, "
+        "for `records.target`.",
+    )
+
     @model_validator(mode="after")
     def _check_judge_scale(self) -> ReportSpec:
         if self.judge_score_max <= self.judge_score_min:

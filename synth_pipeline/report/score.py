@@ -1,22 +1,10 @@
 """The 0-100 headline score, the junk share it is multiplied by, and the spec's thresholds.
 
-Each part is a number in [0, 1]; a part's components are averaged with equal weight over
-those that exist for the dataset:
-
-- **fidelity**
-  - detectability: clip(2 * (1 - AUC), 0, 1)  (AUC 0.5 -> 1, AUC 1.0 -> 0)
-  - lengths: 1 - mean KS statistic of the string fields' character lengths
-  - labels (labelled only): 1 - Jensen-Shannon distance of the label shares
-- **utility**
-  - labelled: min(1, TSTR macro-F1 / TRTR macro-F1), both trained on the same number of
-    rows (`utility.tstr_trtr_f1_ratio`; TSTR macro-F1 when TRTR is 0)
-  - instruction: mean judge score mapped from [judge_score_min, judge_score_max] to [0, 1];
-    without judge scores the part is unavailable
-- **diversity**
-  - min(1, distinct-2 / real distinct-2) on equal-size samples
-  - min(1, zlib compression ratio / real compression ratio) on equal-size samples
-  - labelled only: share of the spec's labels present
-- **privacy**: clip(1 - near-copy share (to seeds) - holdout contamination share, 0, 1)
+Each part is a number in [0, 1]: the mean of the figures that feed it and exist for the
+dataset, each mapped to [0, 1] by its rule in `metric_registry.METRICS` (detectability,
+lengths, label shares, TSTR/TRTR or judge scores, distinct-2, compression, label coverage,
+near-copies for text; column shapes, pair trends, efficacy, DCR share and membership
+inference for tables). A kind's families pick which apply.
 
 An undecided figure (95% interval wider than `report.max_decisive_interval_width`) enters
 its component at the interval's unfavourable end (the low end of a TSTR/TRTR ratio, the
@@ -45,24 +33,23 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from synth_pipeline.report.config import ReportSpec
+from synth_pipeline.report.metric_registry import METRICS, THRESHOLD_METRICS, Metric, part_method
 from synth_pipeline.stats import wilson_interval
 
 PARTS = ("fidelity", "utility", "diversity", "privacy")
 CONTENT = "content"
 
-SCORE_METHOD = {
-    "fidelity": "mean of clip(2·(1 − detectability AUC), 0, 1), 1 − mean length KS, "
-    "and (labelled) 1 − label JS distance",
-    "utility": "labelled: min(1, TSTR macro-F1 / TRTR macro-F1), both trained on the same "
-    "number of rows; instruction: mean judge score rescaled to 0–1 (unavailable without "
-    "judge scores)",
-    "diversity": "mean of min(1, distinct-2 ÷ real), min(1, compression ratio ÷ real) on "
-    "equal-size samples, and (labelled) label coverage",
-    "privacy": "clip(1 − near-copy share − holdout contamination share, 0, 1)",
-    CONTENT: "1 − junk share (the largest of the content filters' re-run estimate, the junk "
+CONTENT_METHOD = (
+    "1 − junk share (the largest of the content filters' re-run estimate, the junk "
     "they probably missed given their benchmark recall, and the reviewers' rejection rate); "
-    "multiplies the weighted mean of the other parts",
-}
+    "multiplies the weighted mean of the other parts"
+)
+
+
+def score_method(families: frozenset[str]) -> dict[str, str]:
+    """How each part (and the content multiplier) is computed for a kind with FAMILIES."""
+    return {**{p: part_method(p, families) for p in PARTS}, CONTENT: CONTENT_METHOD}
+
 
 JUNK_SHARE = "content.junk_share"
 ESTIMATED_JUNK_SHARE = "content.estimated_junk_share"
@@ -191,50 +178,28 @@ def content_part(metrics: dict[str, float], cfg: ReportSpec) -> float | None:
 # --- parts and headline -----------------------------------------------------------
 
 
-def score_parts(metrics: dict[str, float], cfg: ReportSpec) -> dict[str, float | None]:
-    """Each weighted part in [0, 1], None when it cannot be computed from these metrics."""
-
-    def comp(key: str, fn: Callable[[float], float]) -> float | None:
-        return _component(metrics, key, fn, cfg)
-
-    fid = [
-        c
-        for c in (
-            comp("fidelity.detectability_auc", lambda v: _clip01(2 * (1 - v))),
-            comp("fidelity.length_ks_mean", lambda v: _clip01(1 - v)),
-            comp("fidelity.label_js_distance", lambda v: _clip01(1 - v)),
-        )
-        if c is not None
-    ]
-
-    g = metrics.get
-    util = None
-    if g("utility.tstr_macro_f1") is not None:
-        trtr = g("utility.trtr_macro_f1") or 0.0
-        if g("utility.tstr_trtr_f1_ratio") is not None:
-            util = comp("utility.tstr_trtr_f1_ratio", _clip01)
-        elif trtr > 0:  # figures from before the equal-size ratio existed
-            util = _clip01(g("utility.tstr_macro_f1") / trtr)
-        else:  # TRTR is 0: TSTR alone
-            util = comp("utility.tstr_macro_f1", _clip01)
-    elif g("utility.judge_score_mean") is not None:
-        span = cfg.judge_score_max - cfg.judge_score_min
-        util = comp("utility.judge_score_mean", lambda v: _clip01((v - cfg.judge_score_min) / span))
-
-    div = []
-    if g("diversity.distinct_2_vs_real") is not None:
-        div.append(_clip01(g("diversity.distinct_2_vs_real")))
-    if g("diversity.compression_vs_real") is not None:
-        div.append(_clip01(g("diversity.compression_vs_real")))
-    if g("diversity.label_coverage") is not None:
-        div.append(_clip01(g("diversity.label_coverage")))
-
-    priv = None
-    if g("privacy.near_copy_share") is not None:
-        priv = _clip01(
-            1 - g("privacy.near_copy_share") - (g("privacy.holdout_contamination_share") or 0)
-        )
-    return {"fidelity": _mean(fid), "utility": util, "diversity": _mean(div), "privacy": priv}
+def score_parts(
+    metrics: dict[str, float], cfg: ReportSpec, families: frozenset[str] | None = None
+) -> dict[str, float | None]:
+    """Each weighted part in [0, 1], None when it cannot be computed from these metrics: the
+    mean of the registry's figures for that part (`metric_registry`) that exist here, of the
+    kind's FAMILIES when given."""
+    out: dict[str, float | None] = {}
+    for part in PARTS:
+        entries = [m for m in METRICS if m.part == part]
+        if families is not None:
+            entries = [m for m in entries if m.applies(families)]
+        values = []
+        for m in entries:
+            if m.instead_of and any(metrics.get(k) is not None for k in m.instead_of):
+                continue
+            rule = m.rule
+            assert rule is not None, m.key
+            value = _component(metrics, m.key, lambda v, r=rule: r(v, metrics, cfg), cfg)
+            if value is not None:
+                values.append(value)
+        out[part] = _mean(values)
+    return out
 
 
 def headline(
@@ -287,55 +252,37 @@ class ThresholdResult:
         return asdict(self)
 
 
-# threshold field -> (metric, comparison, labelled only)
-THRESHOLDS: dict[str, tuple[str, str, bool]] = {
-    "min_headline_score": ("score.headline", ">=", False),
-    "min_tstr_macro_f1": ("utility.tstr_macro_f1", ">=", True),
-    "min_tstr_trtr_ratio": ("utility.tstr_trtr_f1_ratio", ">=", True),
-    "max_detectability_auc": ("fidelity.detectability_auc", "<=", False),
-    "max_estimated_junk_share": (JUNK_SHARE, "<=", False),
-    "min_distinct_2_vs_real": ("diversity.distinct_2_vs_real", ">=", False),
-    "max_near_copy_share": ("privacy.near_copy_share", "<=", False),
-    "max_holdout_contamination": ("privacy.holdout_contamination_count", "<=", False),
-    "max_label_js_distance": ("fidelity.label_js_distance", "<=", True),
-}
+# threshold field -> the figure it bounds (its comparison and family come with it)
+THRESHOLDS: dict[str, Metric] = THRESHOLD_METRICS
 
 
 # Figures that feed a score part or a threshold.
-DECISIVE_FIGURES = frozenset(
-    {
-        "fidelity.detectability_auc",
-        "fidelity.length_ks_mean",
-        "fidelity.label_js_distance",
-        "utility.tstr_trtr_f1_ratio",
-        "utility.tstr_macro_f1",
-        "utility.judge_score_mean",
-        JUNK_SHARE,
-        *(metric for metric, _, _ in THRESHOLDS.values()),
-    }
-)
+DECISIVE_FIGURES = frozenset(m.key for m in METRICS if m.part or m.threshold)
 
 
 def evaluate_thresholds(
-    metrics: dict[str, float], cfg: ReportSpec, *, labelled: bool
+    metrics: dict[str, float], cfg: ReportSpec, *, families: frozenset[str], kind: str = ""
 ) -> list[ThresholdResult]:
     """One result per threshold set in the spec (thresholds set to None are off, not listed).
 
-    A threshold for a labelled-only figure passes with a note on an instruction dataset;
-    a figure that could not be computed fails the threshold. The observed figure decides;
-    when its interval is too wide to decide on, the note says so (and whether the interval
-    reaches across the limit).
+    A threshold on a figure of a family the kind's records lack (FAMILIES; KIND names it)
+    passes with a note; a figure that could not be computed fails the threshold. The observed
+    figure decides; when its interval is too wide to decide on, the note says so (and whether
+    the interval reaches across the limit).
     """
     out = []
-    for name, (metric, cmp, labelled_only) in THRESHOLDS.items():
+    for name, entry in THRESHOLDS.items():
+        metric, cmp = entry.key, entry.comparison
         limit = getattr(cfg, name)
         if limit is None:
             continue
+        if not entry.applies(families) and name not in cfg.model_fields_set:
+            continue  # a default of another kind's figures: nothing to say
         observed = metrics.get(metric)
         note = None
         if observed is None:
-            if labelled_only and not labelled:
-                passed, note = True, "not applicable to an instruction dataset"
+            if not entry.applies(families):
+                passed, note = True, f"not applicable to {kind or 'these'} records"
             else:
                 passed, note = False, "figure could not be computed"
         else:
