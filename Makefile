@@ -18,9 +18,10 @@ $(STAMP): pyproject.toml requirements.lock
 
 setup: $(STAMP)  ## create or update the environment from the lock file
 
-demo: setup  ## materialize a new version of the demo dataset end to end
+demo: setup  ## materialize a new version of each demo dataset end to end: text, then a table
 	@mkdir -p $(DAGSTER_HOME)
-	$(VENV)/bin/synth demo
+	$(VENV)/bin/synth demo support_intents
+	$(VENV)/bin/synth demo census_wage
 
 test: setup  ## run the whole test suite
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

@@ -212,7 +212,7 @@ def generate_candidates(
         if progress:
             progress(p)
 
-    result = generate_version(spec, wh, version, seeds, progress=report)
+    result = generate_version(spec, wh, version, seeds, progress=report, log=log)
     frame, top_up_figures = _top_up(
         spec, wh, version, seeds, result.frame, budget_stopped=result.run.budget_stopped, log=log
     )

@@ -14,7 +14,13 @@ from synth_pipeline.records import load_real_records
 from synth_pipeline.spec import DatasetSpec, discover_specs, load_spec
 
 DATA_DIR = Path(__file__).parents[1] / "data"
-DEMO_DATASETS = ["coffee_preference", "coffee_qa", "support_chat", "support_intents"]
+DEMO_DATASETS = [
+    "census_wage",
+    "coffee_preference",
+    "coffee_qa",
+    "support_chat",
+    "support_intents",
+]
 
 
 def _normalize(text: str) -> str:

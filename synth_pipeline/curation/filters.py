@@ -28,6 +28,12 @@ from synth_pipeline.curation.base import (
 )
 from synth_pipeline.curation.pairs import pair_identical_filter, pair_verdict_filter
 from synth_pipeline.curation.patterns import format_artifact_filter, voice_filter
+from synth_pipeline.curation.privacy import (
+    identifier_leak_filter,
+    real_copy_filter,
+    too_close_filter,
+    unique_combination_filter,
+)
 from synth_pipeline.curation.prompt_echo import prompt_echo_filter
 from synth_pipeline.curation.realism import realism_filter
 from synth_pipeline.curation.text import (
@@ -841,6 +847,10 @@ FILTERS: dict[str, FilterFn] = {
     "pair_identical": pair_identical_filter,
     "pair_verdict": pair_verdict_filter,
     "repeated_turn": repeated_turn_filter,
+    "real_copy": real_copy_filter,
+    "too_close": too_close_filter,
+    "unique_combination": unique_combination_filter,
+    "identifier_leak": identifier_leak_filter,
 }
 
 # Filters that check a record feature only some kinds have (`DatasetKind.families`); a kind
@@ -851,4 +861,8 @@ FILTER_FAMILIES: dict[str, str] = {
     "pair_identical": "pairs",
     "pair_verdict": "pairs",
     "repeated_turn": "turns",
+    "real_copy": "table",
+    "too_close": "table",
+    "unique_combination": "table",
+    "identifier_leak": "table",
 }

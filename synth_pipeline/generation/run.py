@@ -73,6 +73,7 @@ def generate_version(
     provider: ResolvedProvider | None = None,
     progress_interval: float = 3.0,
     engine_options: dict[str, Any] | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> GenerationResult:
     provider = provider or resolve_provider(spec.provider)
     plan = plan_generation(spec, seeds)
@@ -132,8 +133,13 @@ def generate_version(
         parts = [(idx, eng.run([requests[i] for i in idx])) for eng, idx in order]
         return merge_runs(parts, len(requests))
 
-    run = run_all(plan.requests)
+    run = run_all(plan.requests) if plan.requests else GenerationRun([], 0, 0, {}, 0.0)
     frame = _candidate_frame(spec, plan.requests, run, engine_for)
+    own = kind.local_candidates(spec, seeds, version, log)
+    local_figures: dict[str, Any] = {}
+    if own is not None:  # rows the kind made itself (a tabular synthesizer's)
+        local, local_figures = own
+        frame = pl.concat([frame, local], how="vertical_relaxed") if frame.height else local
     # Further rounds on what the last one answered (a preference set's answers to generated
     # prompts, then the judge's verdicts), until the kind asks for none.
     n = len(plan.requests)
@@ -145,7 +151,8 @@ def generate_version(
             [(list(range(n)), run), (list(range(n, n + len(follow))), more)], n + len(follow)
         )
         n += len(follow)
-    return GenerationResult(plan, run, frame, generation_figures(plan, run, frame, provider))
+    figures = {**generation_figures(plan, run, frame, provider), **local_figures}
+    return GenerationResult(plan, run, frame, figures)
 
 
 def attribute_coverage(plan: Plan, frame: pl.DataFrame) -> dict[str, dict[str, int]]:

@@ -163,6 +163,13 @@ class DatasetKind:
         """The kind's own generation plan (GenerationRequests); None: the strategies'."""
         return None
 
+    def local_candidates(
+        self, spec: DatasetSpec, seeds: Any, version: str, log: Any = None
+    ) -> tuple[Any, dict[str, Any]] | None:
+        """Candidates the kind makes without a model (a tabular synthesizer's rows), in the
+        candidates frame's schema, with their figures; None: the model writes them all."""
+        return None
+
     def request_provider(self, spec: DatasetSpec, request: Any) -> Any:
         """The ProviderSpec a request of the kind's own plan goes to; None: `provider`."""
         return None
@@ -238,8 +245,11 @@ class DatasetKind:
         """Per-row flags whose share the quality suite bounds (flag -> largest share)."""
         return {}
 
-    def row_flags(self, spec: DatasetSpec, records: list[dict[str, Any]]) -> dict[str, list[float]]:
-        """The flags of `flag_bounds`, 1.0 or 0.0 per record."""
+    def row_flags(
+        self, spec: DatasetSpec, records: list[dict[str, Any]], real: dict[str, Any]
+    ) -> dict[str, list[float]]:
+        """The flags of `flag_bounds`, 1.0 or 0.0 per record; REAL holds the version's real
+        record frames (`seeds`, `holdout`) when the suite has them."""
         return {}
 
     # --- the report -------------------------------------------------------------------

@@ -430,7 +430,9 @@ class Preference(DatasetKind):
         bound = self.pref(spec).max_chosen_longer_share
         return {} if bound is None else {"chosen_longer": bound}
 
-    def row_flags(self, spec: DatasetSpec, records: list[dict[str, Any]]) -> dict[str, list[float]]:
+    def row_flags(
+        self, spec: DatasetSpec, records: list[dict[str, Any]], real: dict[str, Any]
+    ) -> dict[str, list[float]]:
         return {
             "chosen_longer": [
                 float(len(str(r.get("chosen", ""))) > len(str(r.get("rejected", ""))))

@@ -170,18 +170,21 @@ def run_suite(
     missing = [c for c in _RECORD_COLS if c not in frame.columns]
     frame = frame.with_columns([pl.lit(None, _RECORD_COLS[c]).alias(c) for c in missing])
     norm = norm_hash(frame).alias("normalized_text_hash")
-    flags, contamination_note = _flag_columns(spec, frame, context, norm)
+    kind = kind_of(spec)
+    text = kind.has("text")  # the text family: contamination, PII, near-duplicates, lengths
+    flags, contamination_note = (
+        _flag_columns(spec, frame, context, norm) if text else (pl.DataFrame(), None)
+    )
     eval_rows = spec.purpose == "eval" and stage == "dataset"
     if eval_rows:
         origin, flags = _eval_columns(frame, context, flags)
         flags = pl.concat([flags, origin], how="horizontal")
-    kind = kind_of(spec)
     # The kind's own per-row flags with a bound on their share (a preference pair's chosen
     # answer longer than its rejected one: length bias).
     bounds = kind.flag_bounds(spec)
     if bounds:
         rows = [json.loads(r) if r else {} for r in frame["record"].to_list()]
-        own = kind.row_flags(spec, rows)
+        own = kind.row_flags(spec, rows, context)
         flags = pl.concat(
             [
                 flags,
@@ -218,35 +221,42 @@ def run_suite(
             gxe.ExpectColumnValuesToBeUnique(column="normalized_text_hash"),
             "unique after lower-casing and collapsing whitespace",
         ),
-        (
-            "text_length_within_bounds",
-            gxe.ExpectColumnValueLengthsToBeBetween(
-                column="text",
-                min_value=q.min_length,
-                max_value=q.max_length,
-                mostly=gates.length_mostly,
-            ),
-            {"min_value": q.min_length, "max_value": q.max_length, "mostly": gates.length_mostly},
-        ),
-        (
-            "no_holdout_contamination",
-            gxe.ExpectColumnValuesToBeInSet(column="holdout_contaminated", value_set=[False]),
-            {"contaminated_rows": 0},
-        ),
-        (
-            "no_unredacted_pii",
-            gxe.ExpectColumnValuesToBeInSet(column="has_pii", value_set=[False]),
-            {"rows_with_pii": 0},
-        ),
-        (
-            "near_duplicate_rate_below_limit",
-            gxe.ExpectColumnMeanToBeBetween(
-                column="near_duplicate", min_value=0.0, max_value=gates.max_near_duplicate_rate
-            ),
-            {"max_rate": gates.max_near_duplicate_rate},
-        ),
     ]
-    if kind_of(spec).has("labels"):
+    if text:
+        specs += [
+            (
+                "text_length_within_bounds",
+                gxe.ExpectColumnValueLengthsToBeBetween(
+                    column="text",
+                    min_value=q.min_length,
+                    max_value=q.max_length,
+                    mostly=gates.length_mostly,
+                ),
+                {
+                    "min_value": q.min_length,
+                    "max_value": q.max_length,
+                    "mostly": gates.length_mostly,
+                },
+            ),
+            (
+                "no_holdout_contamination",
+                gxe.ExpectColumnValuesToBeInSet(column="holdout_contaminated", value_set=[False]),
+                {"contaminated_rows": 0},
+            ),
+            (
+                "no_unredacted_pii",
+                gxe.ExpectColumnValuesToBeInSet(column="has_pii", value_set=[False]),
+                {"rows_with_pii": 0},
+            ),
+            (
+                "near_duplicate_rate_below_limit",
+                gxe.ExpectColumnMeanToBeBetween(
+                    column="near_duplicate", min_value=0.0, max_value=gates.max_near_duplicate_rate
+                ),
+                {"max_rate": gates.max_near_duplicate_rate},
+            ),
+        ]
+    if kind.has("labels"):
         specs += [
             ("label_not_null", gxe.ExpectColumnValuesToNotBeNull(column="label"), "no nulls"),
             (

@@ -64,6 +64,15 @@ FIGURES: tuple[Figure, ...] = (
         count_metric="privacy.near_copy_count",
         total_metric="records.synthetic",
     ),
+    Figure("column_shapes", "fidelity.column_shapes", "column shapes", higher_is_better=True),
+    Figure("dcr_share", "privacy.dcr_share", "DCR share", higher_is_better=False),
+    Figure(
+        "membership_auc",
+        "privacy.membership_auc",
+        "membership-inference AUC",
+        higher_is_better=False,
+        floor=0.5,
+    ),
 )
 BY_METRIC = {f.metric: f for f in FIGURES}
 

@@ -79,6 +79,28 @@ class RegressionSpec(BaseModel):
         le=1,
         description="`privacy.near_copy_share`, absolute: held when higher by more than this.",
     )
+    # Tables (the records kind). 0.05 each: a stand-in whose columns drift or that sits
+    # measurably closer to its training rows than the published one is held.
+    column_shapes: float | None = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="`fidelity.column_shapes` (records), absolute: held when lower by more "
+        "than this.",
+    )
+    dcr_share: float | None = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="`privacy.dcr_share` (records), absolute: held when higher by more than this.",
+    )
+    membership_auc: float | None = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="`privacy.membership_auc` (records), absolute: held when higher by more "
+        "than this.",
+    )
     require_separate_intervals: bool = Field(
         default=True,
         description="Hold only when the two versions' 95% intervals of the figure do not "

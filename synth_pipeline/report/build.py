@@ -288,6 +288,21 @@ def build_report(
     `audit` is the version's curation audit (record_id, filter, reason, score, detail, kept):
     the report shows a few dropped candidates per reason.
     """
+    if kind_of(spec).has("table"):  # typed columns, not text: the table report
+        from synth_pipeline.report.table import build_table_report
+
+        return build_table_report(
+            spec,
+            synthetic=synthetic,
+            seeds=seeds,
+            holdout=holdout,
+            candidates=candidates,
+            out_dir=out_dir,
+            version=version,
+            history=history,
+            review=review,
+            audit=audit,
+        )
     cfg = spec.report
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
