@@ -2,10 +2,12 @@
 
 The same seed rows go through both sides:
 
-- ours: `synth_pipeline.tables.synthesizer.synthesize` (MST) with the spec's columns and
-  epsilon, then the project's privacy curation drops exact copies of seed rows, rows too
-  close to a seed row, rows reproducing a unique quasi-identifier combination and rows
-  with a leaked identifier; timed together;
+- ours: `synth_pipeline.tables.synthesizer.synthesize` (MST) draws the spec's
+  `records.rows` with its columns and epsilon, then the project's privacy filters
+  (`curation/privacy.py`) drop copies of real rows, rows closer to a seed row than the
+  spec's `too_close_quantile` of holdout rows are, rows reproducing a quasi-identifier
+  combination unique to one real person and rows carrying a real identifier; timed
+  together (the version's free-text step does not apply: the table has no text column);
 - reference: SDV's GaussianCopulaSynthesizer (defaults) fitted on the seeds without the
   identifier, as many rows sampled as there are seeds; fit and sample timed.
 
@@ -20,7 +22,8 @@ from `bench/records_reference_requirements.txt` (about 1.4 GB; torch's CPU build
 through `bench/records_reference_score.py`. With an epsilon, MST's noise is not seedable,
 so our side is fitted `--repeat` times and the ratios use the mean over the fits.
 
-    .venv/bin/python bench/records.py [--repeat 3] [--epsilon E] [--bins wage=30] [--seed 0]
+    .venv/bin/python bench/records.py [--repeat 3] [--seed 0]
+        [--epsilon E|none] [--bins wage=30 ...] [--too-close-quantile Q]   # spec overrides
 
 The last line is `quality_vs_reference=<ours/ref SDMetrics quality> dcr_vs_reference=<ours/ref
 DCRBaselineProtection> exact_copies=<published rows of ours equal to a seed row, most over
@@ -30,6 +33,7 @@ the fits>`.
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import json
 import statistics
@@ -41,7 +45,6 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -54,34 +57,6 @@ REQUIREMENTS = BENCH / "records_reference_requirements.txt"
 SCORER = BENCH / "records_reference_score.py"
 TORCH = "torch==2.13.0"  # installed before the requirements so pip keeps the CPU build
 
-# FALLBACK, used only while the table folder has no spec.yaml (or its `records` section has
-# no columns): the census_wage columns as its spec declares them.
-FALLBACK_EPSILON = 1.0
-FALLBACK_COLUMNS: list[dict] = [
-    {"name": "person_id", "type": "integer", "role": "identifier",
-     "description": "The survey's row number."},
-    {"name": "year", "type": "integer", "role": "plain", "lower": 2003, "upper": 2009,
-     "description": "Survey year the wage was recorded in."},
-    {"name": "age", "type": "integer", "role": "quasi_identifier", "lower": 18, "upper": 80,
-     "description": "Age in years."},
-    {"name": "marital_status", "type": "categorical", "role": "quasi_identifier",
-     "values": ["Never Married", "Married", "Widowed", "Divorced", "Separated"],
-     "description": "Marital status."},
-    {"name": "race", "type": "categorical", "role": "quasi_identifier",
-     "values": ["White", "Black", "Asian", "Other"], "description": "Race."},
-    {"name": "education", "type": "categorical", "role": "quasi_identifier",
-     "values": ["< HS Grad", "HS Grad", "Some College", "College Grad", "Advanced Degree"],
-     "description": "Highest education level."},
-    {"name": "jobclass", "type": "categorical", "role": "plain",
-     "values": ["Industrial", "Information"], "description": "Type of job."},
-    {"name": "health", "type": "categorical", "role": "sensitive",
-     "values": ["<=Good", ">=Very Good"], "description": "Self-reported health."},
-    {"name": "has_health_ins", "type": "boolean", "role": "sensitive",
-     "description": "Whether the worker has health insurance."},
-    {"name": "wage", "type": "number", "role": "sensitive", "lower": 0, "upper": 350,
-     "description": "Yearly wage, thousands of dollars."},
-]  # fmt: skip
-
 SDTYPES = {"categorical": "categorical", "boolean": "boolean", "integer": "integer",
            "number": "number", "date": "datetime"}  # fmt: skip
 
@@ -90,21 +65,30 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def load_spec(table: Path) -> tuple[list[TableColumn], float | None, str]:
-    """The table's columns and epsilon from its spec.yaml `records` section, else the fallback."""
-    spec_path = table / "spec.yaml"
-    records = {}
-    if spec_path.exists():
-        records = (yaml.safe_load(spec_path.read_text()) or {}).get("records") or {}
-    if records.get("columns"):
-        columns = [TableColumn.model_validate(c) for c in records["columns"]]
-        epsilon = records.get("epsilon", FALLBACK_EPSILON)
-        return (
-            columns,
-            None if epsilon is None else float(epsilon),
-            str(spec_path.relative_to(ROOT)),
-        )
-    return [TableColumn.model_validate(c) for c in FALLBACK_COLUMNS], FALLBACK_EPSILON, "fallback"
+def load_options(table: Path, epsilon: str | None, quantile: float | None, bins: list[str]):
+    """The spec with the command line's overrides written into its `records` section (so
+    the curation filters see them too) and that section's options."""
+    from synth_pipeline.kinds.records import KIND
+    from synth_pipeline.spec import load_spec
+
+    spec = load_spec(table)
+    raw = copy.deepcopy(spec.kind_options)
+    wanted = {}
+    for item in bins:
+        name, _, value = item.partition("=")
+        wanted[name] = int(value)
+    unknown = set(wanted) - {c["name"] for c in raw["columns"]}
+    if unknown:
+        raise SystemExit(f"--bins names unknown columns: {sorted(unknown)}")
+    for column in raw["columns"]:
+        if column["name"] in wanted:
+            column["bins"] = wanted[column["name"]]
+    if epsilon is not None:
+        raw["epsilon"] = None if epsilon.lower() == "none" else float(epsilon)
+    if quantile is not None:
+        raw["too_close_quantile"] = quantile
+    spec = spec.model_copy(update={"kind_options": raw})
+    return spec, KIND.table_options(spec)
 
 
 def read_table(path: Path, columns: list[TableColumn]) -> pl.DataFrame:
@@ -141,33 +125,26 @@ def run_reference(python: Path, *args: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def curate(
-    frame: pl.DataFrame,
-    seeds: pl.DataFrame,
-    holdout: pl.DataFrame,
-    columns: list[TableColumn],
-    quantile: float,
-) -> tuple[pl.DataFrame, dict[str, int]]:
-    """The project's privacy filters; a row counts under the first filter that flags it."""
-    from synth_pipeline.tables import privacy
+def as_records(frame: pl.DataFrame) -> pl.DataFrame:
+    """A typed table as the warehouse holds it: one JSON `record` per row."""
+    rows = frame.with_columns(pl.col(pl.Date).dt.to_string("%Y-%m-%d")).iter_rows(named=True)
+    return pl.DataFrame({"record": [json.dumps(row) for row in rows]}, schema={"record": pl.String})
 
-    quasi = [c for c in columns if c.role == "quasi_identifier"]
-    idents = [c for c in columns if c.role == "identifier"]
-    flags = {
-        "exact_copy": privacy.exact_copies(frame, seeds, columns),
-        "too_close": privacy.too_close(frame, seeds, holdout, columns, quantile=quantile)[0],
-        "unique_combination": (
-            privacy.reproduced_unique_combinations(frame, seeds, quasi)
-            if quasi
-            else np.zeros(frame.height, dtype=bool)
-        ),
-        "leaked_identifier": privacy.leaked_identifiers(frame, seeds, idents),
-    }
+
+def curate(
+    spec, frame: pl.DataFrame, seeds: pl.DataFrame, holdout: pl.DataFrame
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """The project's privacy filters (`curation/privacy.py`, as the quality suite reruns
+    them); per filter the rows it flags (a row may be flagged by more than one)."""
+    from synth_pipeline.curation.privacy import privacy_flags
+
+    flags = privacy_flags(spec, as_records(frame), as_records(seeds), as_records(holdout))
     dropped = np.zeros(frame.height, dtype=bool)
     counts = {}
     for reason, flag in flags.items():
-        counts[reason] = int((flag & ~dropped).sum())
-        dropped |= flag
+        hit = np.asarray(flag, dtype=bool)
+        counts[reason] = int(hit.sum())
+        dropped |= hit
     return frame.filter(pl.Series(~dropped)), counts
 
 
@@ -189,17 +166,6 @@ def own_figures(
         "own_dcr_share": dcr.value,
         "own_membership_auc": mia.value,
     }
-
-
-def apply_bins(columns: list[TableColumn], overrides: list[str]) -> list[TableColumn]:
-    bins = {}
-    for item in overrides:
-        name, _, value = item.partition("=")
-        bins[name] = int(value)
-    unknown = set(bins) - {c.name for c in columns}
-    if unknown:
-        raise SystemExit(f"--bins names unknown columns: {sorted(unknown)}")
-    return [c.model_copy(update={"bins": bins[c.name]}) if c.name in bins else c for c in columns]
 
 
 def mean(values: list[float]) -> float:
@@ -224,19 +190,24 @@ def main() -> None:
         help="override the spec's epsilon ('none': no guarantee)",
     )
     parser.add_argument("--bins", action="append", default=[], metavar="COLUMN=N")
-    parser.add_argument("--too-close-quantile", type=float, default=0.05)
+    parser.add_argument(
+        "--too-close-quantile", type=float, default=None, help="override the spec's quantile"
+    )
     parser.add_argument("--reference-venv", type=Path, default=REFERENCE_VENV)
     parser.add_argument("--keep", type=Path, default=None, help="keep the CSVs in this folder")
     args = parser.parse_args()
 
-    columns, epsilon, source = load_spec(args.table)
-    if args.epsilon is not None:
-        epsilon = None if args.epsilon.lower() == "none" else float(args.epsilon)
-    columns = apply_bins(columns, args.bins)
+    spec, opts = load_options(args.table, args.epsilon, args.too_close_quantile, args.bins)
+    columns, epsilon = opts.columns, opts.epsilon
     compared = modelled_columns(columns)
-    seeds = read_table(args.table / "seeds.csv", columns)
-    holdout = read_table(args.table / "holdout.csv", columns)
-    say(f"{args.table.name}: {seeds.height} seeds, {holdout.height} holdout; columns from {source}")
+    seeds = read_table(spec.path(spec.seeds_file), columns)
+    holdout = read_table(spec.path(spec.holdout_file), columns)
+    bins = ", ".join(f"{c.name}={c.bins}" for c in columns if c.bins is not None) or "defaults"
+    setting = (
+        f"epsilon={epsilon}, bins {bins}, too_close_quantile={opts.too_close_quantile}, "
+        f"{opts.rows} rows drawn"
+    )
+    say(f"{spec.name}: {seeds.height} seeds, {holdout.height} holdout; {setting}")
     python = ensure_reference_venv(args.reference_venv)
 
     from synth_pipeline.tables.synthesizer import synthesize
@@ -259,10 +230,8 @@ def main() -> None:
         for i in range(args.repeat):
             say(f"ours {i + 1}/{args.repeat}: MST (epsilon={epsilon}) + privacy curation")
             started = time.perf_counter()
-            result = synthesize(seeds, columns, seeds.height, epsilon=epsilon, seed=args.seed + i)
-            published, drops = curate(
-                result.frame, seeds, holdout, columns, args.too_close_quantile
-            )
+            result = synthesize(seeds, columns, opts.rows, epsilon=epsilon, seed=args.seed + i)
+            published, drops = curate(spec, result.frame, seeds, holdout)
             ours.append(
                 {
                     "seconds": time.perf_counter() - started,
@@ -292,8 +261,8 @@ def main() -> None:
         return [float(r[key]) for r in runs]
 
     table = Table(
-        title=f"{args.table.name}: {seeds.height} seeds, {holdout.height} holdout "
-        f"(ours: MST epsilon={epsilon}, {args.repeat} fit(s): mean (min-max))"
+        title=f"{spec.name}: {seeds.height} seeds, {holdout.height} holdout; ours: MST {setting}; "
+        f"{args.repeat} fit(s): mean (min-max)"
     )
     table.add_column("figure")
     table.add_column("ours", justify="right")
@@ -340,7 +309,8 @@ def main() -> None:
     console.print(table)
     for i, run in enumerate(ours):
         drops = ", ".join(f"{k} {v}" for k, v in run["drops"].items())
-        console.print(f"ours fit {i + 1}: dropped {drops}")
+        kept = run["frame"].height
+        console.print(f"ours fit {i + 1}: {kept} of {opts.rows} rows kept; flagged {drops}")
 
     quality_ratio = mean(ours_of("quality")) / float(ref["quality"])
     dcr_ratio = mean(ours_of("dcr_baseline_protection")) / float(ref["dcr_baseline_protection"])

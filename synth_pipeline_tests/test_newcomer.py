@@ -98,6 +98,7 @@ def test_init_scaffolds_a_commented_spec_that_loads(home, kind):
         "instruction": '"instruction": "..."',
         "chat": '"role": "user"',
         "preference": '"rejected": "..."',
+        "records": '"age": 0',
     }[kind]
     assert shape in (folder / "README.md").read_text()
     assert "synth validate my_data" in result.output

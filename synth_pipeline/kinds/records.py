@@ -437,8 +437,8 @@ class Records(DatasetKind):
             "name": name,
             "kind": "records",
             "task": f"{todo} What the table holds and who its rows are.",
-            "seeds_file": "seeds.csv",
-            "holdout_file": "holdout.csv",
+            "seeds_file": "seeds.jsonl",  # or the table as .csv
+            "holdout_file": "holdout.jsonl",
             "records": {
                 "rows": 1000,
                 "epsilon": 1.0,

@@ -150,7 +150,12 @@ def table_metrics(
                 attack = privacy.attribute_inference(
                     seeds, holdout, synthetic, quasi, c.name, columns, seed=seed
                 )
-                _put(metrics, f"privacy.attribute_inference.{c.name}", attack)
+                # The privacy figure: success on members minus on non-members.
+                key = f"privacy.attribute_advantage.{c.name}"
+                d = attack.detail
+                metrics[key] = float(d["advantage"])
+                metrics[f"{key}_low"] = float(d["advantage_low"])
+                metrics[f"{key}_high"] = float(d["advantage_high"])
                 attacks[c.name] = attack
         details["attacks"] = attacks
         details["mia"] = mia
@@ -400,9 +405,9 @@ def _privacy_section(details, metrics):
             [
                 name,
                 d.get("metric", ""),
-                _interval(metrics, f"privacy.attribute_inference.{name}"),
                 d.get("members"),
                 d.get("non_members"),
+                _interval(metrics, f"privacy.attribute_advantage.{name}"),
                 d.get("baseline"),
             ]
         )
@@ -411,7 +416,14 @@ def _privacy_section(details, metrics):
         tables.append(
             _table(
                 "Attribute inference from the quasi-identifiers",
-                ["sensitive column", "score", "figure", "members", "non-members", "baseline"],
+                [
+                    "sensitive column",
+                    "score",
+                    "members (seed rows)",
+                    "non-members (holdout)",
+                    "advantage [95% interval]",
+                    "guessing the most common value",
+                ],
                 attack_rows,
             )
         )

@@ -59,10 +59,18 @@ class TableColumn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    type: ColumnType
-    role: Role = "plain"
-    description: str
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="The column's name.")
+    type: ColumnType = Field(
+        description="categorical, integer, number, boolean, date (ISO) or text (free text, "
+        "written by the spec's provider, never learned from real rows)."
+    )
+    role: Role = Field(
+        default="plain",
+        description="identifier (never copied: replaced by realistic fakes), quasi_identifier "
+        "(combinations that re-identify people: shown to the text writer, checked for "
+        "unique combinations), sensitive (never shown to any model), or plain.",
+    )
+    description: str = Field(description="What the column holds, in a few words.")
     lower: float | dt.date | None = Field(
         default=None, description="Public lower bound (integer/number; an ISO date for dates)."
     )
