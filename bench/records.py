@@ -305,12 +305,12 @@ def main() -> None:
         f"{ref_time['fit_seconds']:.2f} / {ref_time['sample_seconds']:.2f}",
     )
     table.add_row("  reference wall incl. import", "", f"{ref_time['wall_seconds']:.1f}")
-    console = Console(width=110)
+    console = Console(width=120)
     console.print(table)
     for i, run in enumerate(ours):
         drops = ", ".join(f"{k} {v}" for k, v in run["drops"].items())
         kept = run["frame"].height
-        console.print(f"ours fit {i + 1}: {kept} of {opts.rows} rows kept; flagged {drops}")
+        console.print(f"ours fit {i + 1}: kept {kept} of {opts.rows}; flagged {drops}")
 
     quality_ratio = mean(ours_of("quality")) / float(ref["quality"])
     dcr_ratio = mean(ours_of("dcr_baseline_protection")) / float(ref["dcr_baseline_protection"])

@@ -61,7 +61,44 @@ def synthesize(
     `epsilon=None` asks for no differential-privacy guarantee: MST then runs at
     NO_GUARANTEE_EPSILON with seeded noise and `SynthesisResult.epsilon` is None. With an
     epsilon, every integer/number/date column needs public bounds (ValueError otherwise).
+
+    The fit runs in a child process: JAX (under mbi) compiles, holds about 0.8 GB and leaves
+    threads behind, none of which belongs in a Dagster step or a CLI process; the child's
+    progress lines are replayed here when it ends.
     """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    say = progress or (lambda _msg: None)
+    say(f"fitting the synthesizer on {real.height:,} rows in a child process")
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        result, lines = pool.submit(
+            _synthesize_logged, real, columns, n, epsilon=epsilon, seed=seed
+        ).result()
+    for line in lines:
+        say(line)
+    return result
+
+
+def _synthesize_logged(
+    real: pl.DataFrame, columns: list[TableColumn], n: int, *, epsilon: float | None, seed: int
+) -> tuple[SynthesisResult, list[str]]:
+    lines: list[str] = []
+    result = synthesize_here(real, columns, n, epsilon=epsilon, seed=seed, progress=lines.append)
+    return result, lines
+
+
+def synthesize_here(
+    real: pl.DataFrame,
+    columns: list[TableColumn],
+    n: int,
+    *,
+    epsilon: float | None,
+    seed: int,
+    progress: Callable[[str], None] | None = None,
+) -> SynthesisResult:
+    """`synthesize` in this process."""
     say = progress or (lambda _msg: None)
     if n < 0:
         raise ValueError(f"n must be >= 0, not {n}")
