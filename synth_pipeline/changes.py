@@ -109,7 +109,9 @@ def compare(before: VersionInputs, now: VersionInputs) -> list[str]:
     for name in sorted(set(before.seed_files) | set(now.seed_files)):
         old, new = before.seed_files.get(name), now.seed_files.get(name)
         if old != new:
-            if old is None:
+            if name.startswith("published "):  # another dataset's published version
+                changes.append(f"{name.removeprefix('published ')} published {new} (was {old})")
+            elif old is None:
                 changes.append(f"data file {name} is new")
             elif new is None:
                 changes.append(f"data file {name} is no longer used")

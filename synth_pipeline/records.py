@@ -143,6 +143,7 @@ def input_file_hashes(spec: DatasetSpec) -> dict[str, str]:
     for name in input_files(spec):
         path = spec.path(name)
         out[name] = file_sha256(path) if path.exists() else MISSING
+    out.update(kind_of(spec).input_versions(spec))  # upstream datasets' published versions
     return out
 
 

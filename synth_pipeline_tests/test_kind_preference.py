@@ -373,7 +373,15 @@ def test_prompts_may_come_from_another_datasets_published_version(project):
             },
         ),
     )
+    from synth_pipeline.changes import compare, current_inputs
+
+    before = current_inputs(spec)
+    assert before.seed_files["published coffee_qa"] == "<none>"
     wh.publish("coffee_qa", "v7")
+    # A newly published upstream version is a change the nightly run sees.
+    now = current_inputs(spec)
+    assert now.seed_files["published coffee_qa"] == "v7"
+    assert compare(before, now) == ["coffee_qa published v7 (was <none>)"]
     plan = plan_generation(spec, seeds)
     assert [r.fixed_dict["prompt"] for r in plan.requests] == [
         questions[0],

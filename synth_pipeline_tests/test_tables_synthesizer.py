@@ -138,7 +138,8 @@ def test_no_guarantee_is_reported_as_none(fitted):
     result, messages = fitted
     assert result.epsilon is None
     assert any("no privacy guarantee" in note for note in result.notes)
-    assert messages[0].startswith("fitting MST on 300 rows x 6 columns")
+    assert messages[0] == "fitting the synthesizer on 300 rows in a child process"
+    assert messages[1].startswith("fitting MST on 300 rows x 6 columns")
     assert messages[-1] == f"sampling {N:,} rows"
     assert result.fit_seconds > 0 and result.sample_seconds > 0
 

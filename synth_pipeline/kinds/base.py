@@ -178,6 +178,12 @@ class DatasetKind:
         """Files of the dataset folder the kind reads besides seeds and holdout."""
         return []
 
+    def input_versions(self, spec: DatasetSpec) -> dict[str, str]:
+        """Other datasets' published versions the kind reads (`published <dataset>` -> its
+        version id): recorded with the input files, so a newly published upstream version
+        counts as a change for the nightly run."""
+        return {}
+
     def follow_up(self, spec: DatasetSpec, frame: Any) -> list[Any]:
         """Requests to run on the generated candidates (a judge's), or none."""
         return []

@@ -302,6 +302,14 @@ class Preference(DatasetKind):
         file = self.pref(spec).prompts_file
         return [file] if file else []
 
+    def input_versions(self, spec: DatasetSpec) -> dict[str, str]:
+        dataset = self.pref(spec).prompts_dataset
+        if not dataset:
+            return {}
+        path = default_warehouse()
+        version = Warehouse(path).published_version(dataset) if path.exists() else None
+        return {f"published {dataset}": version or "<none>"}
+
     def request_provider(self, spec: DatasetSpec, request: Any) -> ProviderSpec | None:
         opts = self.pref(spec)
         if request.strategy == JUDGE:
