@@ -170,6 +170,9 @@ def test_a_small_records_version_is_generated_curated_gated_reported_and_publish
         for stage in ("seeds", "holdout")
         for r in wh.stage(stage, "census_wage", "v1")["record"]
     }
+    # The fakes avoid the holdout's identifiers too: no candidate needed dropping for one.
+    audit = wh.stage("curation_audit", "census_wage", "v1")
+    assert audit.filter(pl.col("reason") == "identifier_leak").height == 0
     rows = [json.loads(r) for r in published["record"]]
     assert len(rows) >= 100
     for row in rows:  # no synthetic row is a real one, nor carries a real identifier
@@ -330,3 +333,20 @@ def test_free_text_prompts_never_carry_an_identifier_or_a_sensitive_value(projec
         assert value not in cache, value
     # The prompts did carry the synthetic row's quasi-identifier and plain columns.
     assert "plan" in sent and "region" in sent and "balance" not in sent
+
+
+def test_identifier_fakes_avoid_every_value_they_are_given():
+    """100,000 holdout-like ids crowd the 6-digit space the fakes are drawn from: without
+    avoiding them about a hundred of 1,000 fakes would collide."""
+    import numpy as np
+
+    from synth_pipeline.tables.columns import TableColumn
+    from synth_pipeline.tables.synthesizer import _sample
+
+    column = TableColumn(name="person_id", type="integer", role="identifier", description="id")
+    rng = np.random.default_rng(0)
+    avoided = rng.choice(np.arange(100_000, 1_000_000), 100_000, replace=False)
+    taken = pl.DataFrame({"person_id": np.concatenate([np.arange(100_000, 100_100), avoided])})
+    fakes = _sample(None, [], [column], taken, 1_000, seed=1)["person_id"].to_list()
+    assert len(set(fakes)) == 1_000
+    assert not set(fakes) & set(taken["person_id"].to_list())

@@ -262,16 +262,24 @@ class Records(DatasetKind):
     def local_candidates(
         self, spec: DatasetSpec, seeds: pl.DataFrame, version: str, log: Any = None
     ) -> tuple[pl.DataFrame, dict[str, Any]] | None:
-        """The synthesizer's rows as candidates, text columns still empty."""
-        from synth_pipeline.records import CANDIDATE_SCHEMA
+        """The synthesizer's rows as candidates, text columns still empty. The fakes avoid
+        the holdout's identifiers too (the synthesizer never learns from the holdout)."""
+        from synth_pipeline.records import CANDIDATE_SCHEMA, load_real_records
         from synth_pipeline.records import record_id as make_id
         from synth_pipeline.tables.synthesizer import synthesize
 
         opts = self.table_options(spec)
         real = table_frame(spec, seeds)
+        holdout = table_frame(spec, load_real_records(spec, spec.holdout_file, "holdout"))
         seed = _version_seed(spec, version)
         result = synthesize(
-            real, opts.columns, opts.rows, epsilon=opts.epsilon, seed=seed, progress=log
+            real,
+            opts.columns,
+            opts.rows,
+            epsilon=opts.epsilon,
+            seed=seed,
+            progress=log,
+            avoid=holdout,
         )
         rows = []
         params = json.dumps({"epsilon": result.epsilon, "seed": seed}, sort_keys=True)

@@ -55,8 +55,12 @@ def synthesize(
     epsilon: float | None,
     seed: int,
     progress: Callable[[str], None] | None = None,
+    avoid: pl.DataFrame | None = None,
 ) -> SynthesisResult:
     """Fit MST on `real` and draw `n` shuffled rows shaped like `columns`.
+
+    `avoid`: other real rows (a holdout) the synthesizer never learns from, whose identifier
+    values the fakes must not take either.
 
     `epsilon=None` asks for no differential-privacy guarantee: MST then runs at
     NO_GUARANTEE_EPSILON with seeded noise and `SynthesisResult.epsilon` is None. With an
@@ -74,7 +78,7 @@ def synthesize(
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         result, lines = pool.submit(
-            _synthesize_logged, real, columns, n, epsilon=epsilon, seed=seed
+            _synthesize_logged, real, columns, n, epsilon=epsilon, seed=seed, avoid=avoid
         ).result()
     for line in lines:
         say(line)
@@ -82,10 +86,18 @@ def synthesize(
 
 
 def _synthesize_logged(
-    real: pl.DataFrame, columns: list[TableColumn], n: int, *, epsilon: float | None, seed: int
+    real: pl.DataFrame,
+    columns: list[TableColumn],
+    n: int,
+    *,
+    epsilon: float | None,
+    seed: int,
+    avoid: pl.DataFrame | None,
 ) -> tuple[SynthesisResult, list[str]]:
     lines: list[str] = []
-    result = synthesize_here(real, columns, n, epsilon=epsilon, seed=seed, progress=lines.append)
+    result = synthesize_here(
+        real, columns, n, epsilon=epsilon, seed=seed, progress=lines.append, avoid=avoid
+    )
     return result, lines
 
 
@@ -97,6 +109,7 @@ def synthesize_here(
     epsilon: float | None,
     seed: int,
     progress: Callable[[str], None] | None = None,
+    avoid: pl.DataFrame | None = None,
 ) -> SynthesisResult:
     """`synthesize` in this process."""
     say = progress or (lambda _msg: None)
@@ -158,7 +171,11 @@ def synthesize_here(
     t1 = time.perf_counter()
     say(f"sampling {n:,} rows")
     sample_seed = int(rng.integers(2**31))
-    frame = _sample(model, codecs, columns, real, n, seed=sample_seed)
+    ids = [c.name for c in columns if c.role == "identifier"]
+    taken = real.select(ids)
+    if avoid is not None and ids:
+        taken = pl.concat([taken, avoid.select(ids).cast(taken.schema)], how="vertical")
+    frame = _sample(model, codecs, columns, taken, n, seed=sample_seed)
     text = [c.name for c in columns if c.type == "text"]
     if text:
         notes.append(f"text column(s) left empty for later generation: {', '.join(text)}")
@@ -180,7 +197,8 @@ def _sample(
     *,
     seed: int,
 ) -> pl.DataFrame:
-    """Draw n rows from a fitted model (post-processing: no privacy cost), seeded."""
+    """Draw n rows from a fitted model (post-processing: no privacy cost), seeded. `real`
+    holds the identifier values the fakes must avoid."""
     from synth_pipeline.tables import _mst
 
     rng = np.random.default_rng(seed)
