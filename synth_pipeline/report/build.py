@@ -418,18 +418,8 @@ def build_report(
 
     methods = score_method(kind.families)
     weights = cfg.weights.as_dict()
-    total_w = sum(weights[p] for p in PARTS if parts.get(p) is not None) or 1.0
-    score_rows = [
-        {
-            "part": p,
-            "score": None if parts.get(p) is None else 100 * parts[p],
-            "weight": weights[p],
-            "effective_weight": (weights[p] / total_w) if parts.get(p) is not None else 0.0,
-            "method": methods[p],
-        }
-        for p in PARTS
-    ]
-    score_rows.append(
+    rows = score_rows(parts, cfg, methods)
+    rows.append(
         {
             "part": CONTENT,
             "score": None if content is None else 100 * content,
@@ -448,35 +438,32 @@ def build_report(
         "before_content": metrics.get("score.before_content"),
     }
 
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=select_autoescape(["html", "j2"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["fmt"] = _fmt
-    html = env.get_template("report.html.j2").render(
-        spec=spec,
-        version=version,
-        headline=headline,
-        main_uri=main_uri,
-        score_rows=score_rows,
-        junk=junk,
-        undecided=undecided_decisive,
-        undecided_others=len(undecided) - len(undecided_decisive),
-        thresholds=thresholds,
-        passed=all(t.passed for t in thresholds),
-        sections=sections,
-        review_block=review_block(review),
-        notes=notes,
-        method=METHOD,
-        cfg=cfg,
-        counts={
-            "synthetic": len(syn),
-            "seeds": len(real.seeds),
-            "holdout": len(real.holdout),
-            "candidates": len(cand) if cand is not None else None,
-        },
+    html = (
+        report_environment()
+        .get_template("report.html.j2")
+        .render(
+            spec=spec,
+            version=version,
+            headline=headline,
+            main_uri=main_uri,
+            score_rows=rows,
+            junk=junk,
+            undecided=undecided_decisive,
+            undecided_others=len(undecided) - len(undecided_decisive),
+            thresholds=thresholds,
+            passed=all(t.passed for t in thresholds),
+            sections=sections,
+            review_block=review_block(review),
+            notes=notes,
+            method=METHOD,
+            cfg=cfg,
+            counts={
+                "synthetic": len(syn),
+                "seeds": len(real.seeds),
+                "holdout": len(real.holdout),
+                "candidates": len(cand) if cand is not None else None,
+            },
+        )
     )
     html_path = out_dir / HTML_NAME
     html_path.write_text(html, encoding="utf-8")
@@ -517,6 +504,37 @@ def build_report(
         threshold_results=thresholds,
         notes=notes,
     )
+
+
+def score_rows(
+    parts: dict[str, float | None], cfg: Any, methods: dict[str, str]
+) -> list[dict[str, Any]]:
+    """The score table's rows: each weighted part, its weight once the missing parts drop out,
+    and how it is computed."""
+    weights = cfg.weights.as_dict()
+    total_w = sum(weights[p] for p in PARTS if parts.get(p) is not None) or 1.0
+    return [
+        {
+            "part": p,
+            "score": None if parts.get(p) is None else 100 * parts[p],
+            "weight": weights[p],
+            "effective_weight": (weights[p] / total_w) if parts.get(p) is not None else 0.0,
+            "method": methods[p],
+        }
+        for p in PARTS
+    ]
+
+
+def report_environment() -> Environment:
+    """The Jinja environment of the report page (autoescaped, with the `fmt` filter)."""
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["fmt"] = _fmt
+    return env
 
 
 def _confusions(published: SetAnalysis, real) -> dict[str, Any]:

@@ -17,14 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from synth_pipeline.kinds import kind_of
 from synth_pipeline.report import plots
 from synth_pipeline.report.review import review_block, review_metrics, review_payload
 from synth_pipeline.report.score import (
     CONTENT,
-    PARTS,
     evaluate_thresholds,
     score_method,
     score_metrics,
@@ -36,8 +34,6 @@ from synth_pipeline.tables import plots as table_plots
 if TYPE_CHECKING:
     from synth_pipeline.report.build import ReportResult
     from synth_pipeline.spec import DatasetSpec
-
-TEMPLATES = Path(__file__).parent / "templates"
 
 METHOD = [
     (
@@ -189,9 +185,10 @@ def build_table_report(
         ReportResult,
         _dropped_section,
         _finite,
-        _fmt,
         _markdown,
         _trend_section,
+        report_environment,
+        score_rows,
     )
 
     cfg = spec.report
@@ -237,49 +234,36 @@ def build_table_report(
     ]
     methods = score_method(kind.families)
     weights = cfg.weights.as_dict()
-    total_w = sum(weights[p] for p in PARTS if parts.get(p) is not None) or 1.0
-    score_rows = [
-        {
-            "part": p,
-            "score": None if parts.get(p) is None else 100 * parts[p],
-            "weight": weights[p],
-            "effective_weight": (weights[p] / total_w) if parts.get(p) is not None else 0.0,
-            "method": methods[p],
-        }
-        for p in PARTS
-    ]
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=select_autoescape(["html", "j2"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["fmt"] = _fmt
+    rows = score_rows(parts, cfg, methods)
     no_junk = dict.fromkeys(
         ("share", "interval", "from_review", "estimated", "review", "reviewed", "before_content")
     )
-    html = env.get_template("report.html.j2").render(
-        spec=spec,
-        version=version,
-        headline=headline,
-        main_uri=main_uri,
-        score_rows=score_rows,
-        junk=no_junk,
-        undecided=[],
-        undecided_others=0,
-        thresholds=thresholds,
-        passed=all(t.passed for t in thresholds),
-        sections=sections,
-        review_block=review_block(review),
-        notes=notes,
-        method=METHOD,
-        cfg=cfg,
-        counts={
-            "synthetic": syn_t.height,
-            "seeds": seed_t.height,
-            "holdout": hold_t.height,
-            "candidates": candidates.height if candidates is not None else None,
-        },
+    html = (
+        report_environment()
+        .get_template("report.html.j2")
+        .render(
+            spec=spec,
+            version=version,
+            headline=headline,
+            main_uri=main_uri,
+            score_rows=rows,
+            junk=no_junk,
+            undecided=[],
+            undecided_others=0,
+            thresholds=thresholds,
+            passed=all(t.passed for t in thresholds),
+            sections=sections,
+            review_block=review_block(review),
+            notes=notes,
+            method=METHOD,
+            cfg=cfg,
+            counts={
+                "synthetic": syn_t.height,
+                "seeds": seed_t.height,
+                "holdout": hold_t.height,
+                "candidates": candidates.height if candidates is not None else None,
+            },
+        )
     )
     html_path = out_dir / HTML_NAME
     html_path.write_text(html, encoding="utf-8")
