@@ -56,10 +56,11 @@ def too_close_filter(frame: pl.DataFrame, ctx: CurationContext) -> Verdict:
         return keep_all(0)
     kind, table, seeds, holdout = _tables(frame, ctx)
     opts = kind.table_options(ctx.spec)
-    drop, threshold = privacy.too_close(
+    # One distance space for the decision and the distance shown with it.
+    distance, threshold = privacy.closeness(
         table, seeds, holdout, opts.columns, quantile=opts.too_close_quantile
     )
-    distance = privacy.distance_to_closest(table, seeds, opts.columns)
+    drop = distance < threshold
     detail = [
         f"distance {d:.4f} to a seed row < {threshold:.4f}, the holdout's "
         f"{opts.too_close_quantile:.0%} quantile"

@@ -20,6 +20,21 @@ import polars as pl
 
 from synth_pipeline.kinds import kind_of
 from synth_pipeline.report import plots
+from synth_pipeline.report.build import (
+    HTML_NAME,
+    JSON_NAME,
+    SCORECARD_NAME,
+    ReportResult,
+    _dropped_section,
+    _figure,
+    _finite,
+    _fmt_interval,
+    _markdown,
+    _table,
+    _trend_section,
+    report_environment,
+    score_rows,
+)
 from synth_pipeline.report.review import review_block, review_metrics, review_payload
 from synth_pipeline.report.score import (
     CONTENT,
@@ -32,7 +47,6 @@ from synth_pipeline.tables import fidelity, privacy
 from synth_pipeline.tables import plots as table_plots
 
 if TYPE_CHECKING:
-    from synth_pipeline.report.build import ReportResult
     from synth_pipeline.spec import DatasetSpec
 
 METHOD = [
@@ -77,16 +91,6 @@ METHOD = [
         "(non-members); a gap means the stand-in leaks its training rows.",
     ),
 ]
-
-
-def _table(title: str, columns: list[str], rows: list[list[Any]], note: str | None = None):
-    from synth_pipeline.report.build import _table as table
-
-    return table(title, columns, rows, note)
-
-
-def _figure(title: str, fig, caption: str | None = None) -> dict[str, str | None]:
-    return {"title": title, "uri": plots.to_data_uri(fig), "caption": caption}
 
 
 def _put(metrics: dict[str, float], key: str, score: Any) -> None:
@@ -178,18 +182,6 @@ def build_table_report(
 ) -> ReportResult:
     """Compare a records version with the real holdout; write report.html and metrics.json."""
     from synth_pipeline.kinds.records import table_frame
-    from synth_pipeline.report.build import (
-        HTML_NAME,
-        JSON_NAME,
-        SCORECARD_NAME,
-        ReportResult,
-        _dropped_section,
-        _finite,
-        _markdown,
-        _trend_section,
-        report_environment,
-        score_rows,
-    )
 
     cfg = spec.report
     kind: Any = kind_of(spec)
@@ -299,12 +291,6 @@ def build_table_report(
     )
 
 
-def _interval(metrics: dict[str, float], key: str) -> str:
-    from synth_pipeline.report.build import _fmt_interval
-
-    return _fmt_interval(metrics, key)
-
-
 def _fidelity_section(columns, details, metrics, seeds, synthetic, holdout):
     shapes = details["shapes"]
     rows = [[name, value] for name, value in sorted(shapes.items(), key=lambda kv: kv[1])]
@@ -366,9 +352,12 @@ def _utility_section(spec, details, metrics):
     rows = [
         [
             f"train on synthetic (TSTR), {eff.get('metric')}",
-            _interval(metrics, "utility.efficacy_tstr"),
+            _fmt_interval(metrics, "utility.efficacy_tstr"),
         ],
-        [f"train on real (TRTR), {eff.get('metric')}", _interval(metrics, "utility.efficacy_trtr")],
+        [
+            f"train on real (TRTR), {eff.get('metric')}",
+            _fmt_interval(metrics, "utility.efficacy_trtr"),
+        ],
         ["TSTR ÷ TRTR", metrics.get("utility.efficacy_ratio")],
     ]
     return {
@@ -386,9 +375,12 @@ def _privacy_section(details, metrics):
         ["synthetic rows equal to a real row", metrics.get("privacy.exact_copies")],
         [
             "DCR share (nearest real row is a seed; 0.5 = no memorisation)",
-            _interval(metrics, "privacy.dcr_share"),
+            _fmt_interval(metrics, "privacy.dcr_share"),
         ],
-        ["membership-inference AUC (0.5 = chance)", _interval(metrics, "privacy.membership_auc")],
+        [
+            "membership-inference AUC (0.5 = chance)",
+            _fmt_interval(metrics, "privacy.membership_auc"),
+        ],
     ]
     attack_rows = []
     for name, attack in details.get("attacks", {}).items():
@@ -399,7 +391,7 @@ def _privacy_section(details, metrics):
                 d.get("metric", ""),
                 d.get("members"),
                 d.get("non_members"),
-                _interval(metrics, f"privacy.attribute_advantage.{name}"),
+                _fmt_interval(metrics, f"privacy.attribute_advantage.{name}"),
                 d.get("baseline"),
             ]
         )

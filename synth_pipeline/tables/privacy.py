@@ -83,11 +83,26 @@ def too_close(
     nearly all unseen real records are. Returns the flags and that threshold (when a twentieth
     of real holdout rows have an exact twin in train, the threshold is 0 and nothing is
     flagged: leave exact copies to `exact_copies`)."""
+    distances, threshold = closeness(synthetic, train, holdout, columns, quantile=quantile)
+    return distances < threshold, threshold
+
+
+def closeness(
+    synthetic: pl.DataFrame,
+    train: pl.DataFrame,
+    holdout: pl.DataFrame,
+    columns: Sequence[TableColumn],
+    *,
+    quantile: float = 0.05,
+) -> tuple[np.ndarray, float]:
+    """`too_close`'s figures: each synthetic row's distance to its nearest train row, and the
+    `quantile` of the holdout rows' distances to train, in one distance space (ranges from
+    train and holdout)."""
     if not 0 < quantile < 1:
         raise ValueError("quantile must be in (0, 1)")
     space = _Gower(columns, pl.concat([_conform(train, columns), _conform(holdout, columns)]))
     threshold = float(np.quantile(space.nearest(holdout, train), quantile))
-    return space.nearest(synthetic, train) < threshold, threshold
+    return space.nearest(synthetic, train), threshold
 
 
 def dcr_share(
